@@ -1,0 +1,108 @@
+//! Transactional-outbox events as CloudEvents and Kafka messages, without losing a bit.
+//!
+//! [`OutboxEvent`] is the Rust form of python-outbox-core's `IOutboxEvent`. It converts
+//! losslessly to and from `cloudevents::Event` (crate `cloudevents-sdk`) and to and from Kafka
+//! messages in the CloudEvents Kafka binding's binary and structured content modes. Messages
+//! from any conforming producer decode: this crate, the Python, JavaScript and Rust SDKs, and
+//! python-outbox-core.
+//!
+//! ```
+//! use outbox_cloudevents::{Encoder, Mode, OutboxEvent, Payload, Profile};
+//! # fn main() -> Result<(), outbox_cloudevents::Error> {
+//! #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+//! struct InviteCreated { email: String, role: String }
+//!
+//! let event = OutboxEvent::new(
+//!     "0d6f8a52-5a1f-4bb3-9d0e-3c8f6f5f2a11".parse().unwrap(),
+//!     "com.gridflow.invite.created",
+//!     "invite-123",
+//!     "2024-05-01T10:00:00.123456Z".parse().unwrap(),
+//!     "user-service",
+//!     InviteCreated { email: "zoë@example.com".into(), role: "admin".into() },
+//! )?;
+//!
+//! // Outbox event -> Kafka message (binary mode: attributes in `ce_` headers).
+//! let message = Encoder::new(Mode::Binary).encode(&event)?;
+//! assert_eq!(message.key.as_deref(), Some(&b"invite-123"[..]));
+//! assert_eq!(message.header("ce_aggregateid"), Some(&b"invite-123"[..]));
+//! assert_eq!(message.header("ce_time"), Some(&b"2024-05-01T10:00:00.123456Z"[..]));
+//!
+//! // Kafka message -> outbox event, typed or raw.
+//! let back = OutboxEvent::<InviteCreated>::from_message(&message.as_ref(), &Profile::Canonical)?;
+//! assert_eq!(back, event);
+//! let raw = OutboxEvent::<Payload>::from_message(&message.as_ref(), &Profile::Canonical)?;
+//! assert_eq!(raw.payload().as_json(), Some(r#"{"email":"zoë@example.com","role":"admin"}"#));
+//!
+//! // Outbox event <-> cloudevents::Event.
+//! let cloudevent = cloudevents::Event::try_from(&event)?;
+//! assert_eq!(OutboxEvent::<InviteCreated>::try_from(&cloudevent)?, event);
+//! # Ok(()) }
+//! ```
+//!
+//! # The mapping (canonical profile)
+//!
+//! | outbox | CloudEvent |
+//! |---|---|
+//! | `event_id` | `id` (lower-case hyphenated UUID) |
+//! | `event_type` | `type` |
+//! | `source` | `source` |
+//! | `occurred_at` | `time` (RFC 3339, `Z`, 0/3/6/9 fraction digits, the same string in every mode) |
+//! | `aggregate_id` | extension `aggregateid` |
+//! | `data_version` | extension `dataversion` (always written) |
+//! | `correlation_id` / `causation_id` | extensions `correlationid` / `causationid`, only when set |
+//! | partition key | extension `partitionkey` (always written; the Kafka key by default) |
+//! | payload | `data`, with `datacontenttype: application/json` |
+//! | anything else | kept: `subject`, `dataschema`, other content types, unknown extensions |
+//!
+//! [`Profile::PythonOutboxCore`] instead writes what python-outbox-core's
+//! `CloudEventsFormatter` writes (`subject` = aggregate id, `data` = the whole `to_message()`
+//! object, `correlationid`, `time` in `isoformat()` form) and reads it back.
+//!
+//! # The round-trip laws
+//!
+//! Each is a property test in `tests/`:
+//! 1. outbox -> CloudEvent -> outbox is the identity, payload included;
+//! 2. CloudEvent -> outbox -> CloudEvent is the identity for events carrying the outbox
+//!    attributes, `subject`, `dataschema` and unknown extensions included;
+//! 3. decode(encode(x)) == x in both Kafka modes;
+//! 4. decoders invent nothing: the Kafka key never becomes `partitionkey`;
+//! 5. output is deterministic: attribute and header order fixed, extensions sorted;
+//! 6. the JSON payload is byte-for-byte the same on the Kafka paths; through
+//!    `cloudevents::Event` it is an equal JSON value with key order kept.
+//!
+//! Where they stop: binary mode carries every attribute as a string, so Integer and Boolean
+//! extensions of a CloudEvent come back as strings, and non-JSON data comes back as bytes
+//! (the binding cannot tell a text payload from a binary one). `cloudevents::Event` holds
+//! JSON data as a `serde_json::Value`, so integers beyond 64 bits become floats there unless
+//! serde_json's `arbitrary_precision` feature is enabled in the final build; the Kafka paths
+//! keep them exactly either way.
+//!
+//! # Features
+//! - `rdkafka`: conversions between [`Message`] and rdkafka's records and consumed messages.
+//! - `cli`: the `outbox-ce` command line (pulls in the `rdkafka` feature).
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod error;
+mod event;
+mod format;
+pub mod interchange;
+pub mod kafka;
+mod mapping;
+mod names;
+mod outbox_json;
+mod payload;
+#[cfg(feature = "rdkafka")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rdkafka")))]
+pub mod rdkafka;
+mod sdk;
+mod time;
+mod wire;
+
+pub use error::{Error, ErrorKind, Location, Result};
+pub use event::{DEFAULT_DATA_VERSION, OutboxEvent, PartitionKey};
+pub use kafka::{Encoder, Header, HeaderRef, Message, MessageRef, Mode, decode};
+pub use mapping::Profile;
+pub use names::{EventType, ExtensionName};
+pub use payload::{FromData, Payload, ToData};
+pub use wire::{Data, ExtensionValue, WireEvent};

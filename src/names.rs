@@ -1,0 +1,327 @@
+//! Validated names and strings: event types, extension names, URI-references.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, ErrorKind, Result, quote};
+
+/// An outbox event type in reverse-DNS form, such as `com.gridflow.invite.created`.
+///
+/// Accepted: at least two labels separated by `.`; each label 1 to 63 characters of ASCII
+/// letters, digits, `-` and `_`; the first label starts with a letter; 255 characters at most.
+/// Case is kept as given.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventType(String);
+
+impl EventType {
+    /// Validates `value` as a reverse-DNS event type.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Invalid`] naming the rule that `value` breaks.
+    pub fn new(value: impl Into<String>) -> Result<Self> {
+        let value = value.into();
+        check_event_type(&value).map_err(|why| {
+            Error::new(
+                ErrorKind::Invalid,
+                format!("{} is not a reverse-DNS event type: {why}", quote(&value)),
+            )
+            .field("event_type")
+        })?;
+        Ok(EventType(value))
+    }
+
+    /// The event type as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn check_event_type(value: &str) -> Result<(), &'static str> {
+    if value.len() > 255 {
+        return Err("longer than 255 characters");
+    }
+    let mut labels = 0;
+    for label in value.split('.') {
+        labels += 1;
+        if label.is_empty() {
+            return Err("it has an empty label");
+        }
+        if label.len() > 63 {
+            return Err("a label is longer than 63 characters");
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err("labels may hold only ASCII letters, digits, `-` and `_`");
+        }
+    }
+    if labels < 2 {
+        return Err("it needs at least two labels separated by `.`");
+    }
+    if !value.as_bytes()[0].is_ascii_alphabetic() {
+        return Err("it must start with a letter");
+    }
+    Ok(())
+}
+
+/// The name of a CloudEvents extension attribute: `a-z` and `0-9` only, not `data`, and not
+/// the name of a core attribute (CloudEvents 1.0, "Extension Context Attributes").
+///
+/// The spec's advice to stay within 20 characters and start with a letter is not enforced,
+/// so events from other producers that ignore it still read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ExtensionName(pub(crate) String);
+
+/// Core attribute names and the JSON format's reserved members.
+pub(crate) const RESERVED: [&str; 10] = [
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "datacontenttype",
+    "dataschema",
+    "subject",
+    "time",
+    "data",
+    "data_base64",
+];
+
+impl ExtensionName {
+    /// Validates `name` as an extension name.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ExtensionName`] when a character is outside `a-z0-9` or the name is
+    /// reserved.
+    pub fn new(name: impl Into<String>) -> Result<Self> {
+        let name = name.into();
+        check_extension_name(&name)?;
+        Ok(ExtensionName(name))
+    }
+
+    /// The name as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+pub(crate) fn check_extension_name(name: &str) -> Result<()> {
+    let why = if name.is_empty() {
+        "is empty"
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        "may hold only `a-z` and `0-9`"
+    } else if RESERVED.contains(&name) {
+        "is a core attribute, not an extension"
+    } else {
+        return Ok(());
+    };
+    Err(Error::new(
+        ErrorKind::ExtensionName,
+        format!("extension name {} {why}", quote(name)),
+    )
+    .attribute(name.to_owned()))
+}
+
+/// Checks a CloudEvents String: no control characters U+0000–U+001F and U+007F–U+009F
+/// (CloudEvents 1.0, "Type System").
+pub(crate) fn check_string(value: &str) -> Result<()> {
+    match value.chars().find(|c| c.is_control()) {
+        None => Ok(()),
+        Some(c) => Err(Error::new(
+            ErrorKind::Invalid,
+            format!(
+                "{} holds the control character U+{:04X}",
+                quote(value),
+                c as u32
+            ),
+        )),
+    }
+}
+
+/// Checks a non-empty CloudEvents String.
+pub(crate) fn check_non_empty(value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(Error::new(ErrorKind::Invalid, "must not be empty"));
+    }
+    check_string(value)
+}
+
+/// Checks a URI-reference (RFC 3986 section 4.1): non-empty, only the characters RFC 3986
+/// allows, `%` only before two hex digits, and a well-formed scheme when there is one. A
+/// relative reference such as `user-service` is legal.
+pub(crate) fn check_uri_reference(value: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Err(Error::new(
+            ErrorKind::Invalid,
+            format!("{} is not a URI-reference: {why}", quote(value)),
+        ))
+    };
+    if value.is_empty() {
+        return bad("it is empty");
+    }
+    let bytes = value.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            let hex = bytes.get(i + 1..i + 3);
+            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                return bad("`%` must be followed by two hex digits");
+            }
+            i += 3;
+            continue;
+        }
+        if !(b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=".contains(&b)) {
+            return bad("it holds a character RFC 3986 does not allow");
+        }
+        i += 1;
+    }
+    // A colon before the first `/`, `?` or `#` ends a scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+    let head = value.split(['/', '?', '#']).next().unwrap_or_default();
+    if let Some((scheme, _)) = head.split_once(':') {
+        let mut chars = scheme.bytes();
+        let first_ok = chars.next().is_some_and(|b| b.is_ascii_alphabetic());
+        if !first_ok || !chars.all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
+            return bad("the part before `:` is not a scheme");
+        }
+    }
+    Ok(())
+}
+
+/// Checks an absolute URI, as `dataschema` requires.
+pub(crate) fn check_absolute_uri(value: &str) -> Result<()> {
+    check_uri_reference(value)?;
+    url::Url::parse(value).map(drop).map_err(|e| {
+        Error::new(
+            ErrorKind::Invalid,
+            format!("{} is not an absolute URI", quote(value)),
+        )
+        .caused_by(e)
+    })
+}
+
+macro_rules! string_newtype {
+    ($ty:ident) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                $ty::new(s)
+            }
+        }
+
+        impl TryFrom<&str> for $ty {
+            type Error = Error;
+            fn try_from(s: &str) -> Result<Self> {
+                $ty::new(s)
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = Error;
+            fn try_from(s: String) -> Result<Self> {
+                $ty::new(s)
+            }
+        }
+
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Borrow<str> for $ty {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(value: $ty) -> String {
+                value.0
+            }
+        }
+    };
+}
+
+string_newtype!(EventType);
+string_newtype!(ExtensionName);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_types() {
+        for ok in [
+            "com.gridflow.invite.created",
+            "io.example.OrderPlaced",
+            "org.acme.order_placed.v2",
+            "a.b",
+        ] {
+            assert!(EventType::new(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "invite",
+            "invite created",
+            "com..x",
+            ".com.x",
+            "com.x.",
+            "1com.x",
+            "com/x.y",
+            "com.exämple.x",
+        ] {
+            let err = EventType::new(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Invalid, "{bad}");
+            assert_eq!(err.name(), Some("event_type"));
+        }
+    }
+
+    #[test]
+    fn extension_names() {
+        assert!(ExtensionName::new("aggregateid").is_ok());
+        assert!(ExtensionName::new("x1").is_ok());
+        for bad in [
+            "",
+            "Aggregate",
+            "aggregate_id",
+            "trace-parent",
+            "data",
+            "id",
+            "é",
+        ] {
+            assert_eq!(
+                ExtensionName::new(bad).unwrap_err().kind(),
+                ErrorKind::ExtensionName,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn uri_references() {
+        for ok in [
+            "user-service",
+            "/orders",
+            "https://example.com/x?y=1#z",
+            "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66",
+            "a%20b",
+            "//host/path",
+        ] {
+            assert!(check_uri_reference(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "user service", "a%2", "1http:x", "ü", "a\"b"] {
+            assert!(check_uri_reference(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! python-outbox-core's JSON: the flat `to_message()` = `model_dump(mode="json")` layout.
+//!
+//! ```json
+//! {"event_id":"…","event_type":"com.gridflow.invite.created","aggregate_id":"invite-123",
+//!  "occurred_at":"2024-05-01T10:00:00+00:00","source":"user-service","data_version":"1.0",
+//!  "correlation_id":null,"causation_id":null,"email":"zoe@example.com"}
+//! ```
+//!
+//! The metadata keys come first, in `IOutboxEvent`'s field order, then the payload's own
+//! members. Two optional members carry what `to_message()` has no place for, written only
+//! when the event has it: `partition_key` (a key other than the aggregate id) and
+//! `cloudevent` (an object with `datacontenttype` when it is not `application/json`,
+//! `subject`, `dataschema` and any other extensions by name). A payload member may not use
+//! one of these names.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{Deserializer as _, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::error::{Error, ErrorKind, Result, quote};
+use crate::event::{DEFAULT_DATA_VERSION, JSON, OUTBOX_EXTENSIONS, OutboxEvent};
+use crate::format::{Scalar, Str, scalar_str, write_str};
+use crate::mapping::{hyphenated, parse_uuid};
+use crate::names::{EventType, ExtensionName, check_absolute_uri, check_non_empty};
+use crate::names::{check_extension_name, check_uri_reference};
+use crate::payload::{FromData, ToData};
+use crate::time;
+use crate::wire::{Data, ExtensionValue, check_extension_value};
+
+/// The members this layout owns; a payload member may not use these names.
+const METADATA: [&str; 10] = [
+    "event_id",
+    "event_type",
+    "aggregate_id",
+    "occurred_at",
+    "source",
+    "data_version",
+    "correlation_id",
+    "causation_id",
+    "partition_key",
+    "cloudevent",
+];
+
+impl<P: ToData> OutboxEvent<P> {
+    /// Writes the event in python-outbox-core's `to_message()` layout, compact, with
+    /// `occurred_at` as `IOutboxEvent` writes an aware UTC datetime: `isoformat()`, so
+    /// `+00:00` and 0 or 6 fraction digits (9 when nanoseconds are set).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Payload`] when the payload is not a JSON object or one of its members
+    /// uses a metadata name.
+    pub fn to_message_json(&self) -> Result<Vec<u8>> {
+        let data = self.payload.to_data()?;
+        let Some(Data::Json(raw)) = &data else {
+            return Err(Error::new(
+                ErrorKind::Payload,
+                "the to_message() layout holds only a JSON object payload; write this event as a CloudEvent",
+            )
+            .attribute("data"));
+        };
+        let members = object_members(raw.get()).map_err(|e| {
+            Error::new(
+                ErrorKind::Payload,
+                "the to_message() layout holds only a JSON object payload",
+            )
+            .attribute("data")
+            .caused_by(e)
+        })?;
+        if let Some((clash, _)) = members.iter().find(|(k, _)| METADATA.contains(&k.as_ref())) {
+            return Err(Error::new(
+                ErrorKind::Payload,
+                format!(
+                    "payload member {} clashes with an outbox field",
+                    quote(clash)
+                ),
+            )
+            .attribute("data"));
+        }
+        let mut out = Vec::with_capacity(256 + raw.get().len());
+        out.extend_from_slice(b"{\"event_id\":\"");
+        out.extend_from_slice(hyphenated(self.event_id).as_bytes());
+        out.extend_from_slice(b"\",\"event_type\":");
+        write_str(&mut out, self.event_type.as_str());
+        out.extend_from_slice(b",\"aggregate_id\":");
+        write_str(&mut out, &self.aggregate_id);
+        out.extend_from_slice(b",\"occurred_at\":\"");
+        out.extend_from_slice(time::isoformat(&self.occurred_at).as_str().as_bytes());
+        out.extend_from_slice(b"\",\"source\":");
+        write_str(&mut out, &self.source);
+        out.extend_from_slice(b",\"data_version\":");
+        write_str(&mut out, &self.data_version);
+        for (name, id) in [
+            ("correlation_id", self.correlation_id),
+            ("causation_id", self.causation_id),
+        ] {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(name.as_bytes());
+            match id {
+                Some(id) => {
+                    out.extend_from_slice(b"\":\"");
+                    out.extend_from_slice(hyphenated(id).as_bytes());
+                    out.push(b'"');
+                }
+                None => out.extend_from_slice(b"\":null"),
+            }
+        }
+        for (key, value) in &members {
+            out.push(b',');
+            write_str(&mut out, key);
+            out.push(b':');
+            out.extend_from_slice(value.get().as_bytes());
+        }
+        if let Some(key) = &self.partition_key {
+            out.extend_from_slice(b",\"partition_key\":");
+            write_str(&mut out, key);
+        }
+        self.write_extras(&mut out);
+        out.push(b'}');
+        Ok(out)
+    }
+
+    fn write_extras(&self, out: &mut Vec<u8>) {
+        let content_type =
+            (self.content_type.as_deref() != Some(JSON)).then_some(&self.content_type);
+        if content_type.is_none()
+            && self.subject.is_none()
+            && self.dataschema.is_none()
+            && self.extensions.is_empty()
+        {
+            return;
+        }
+        out.extend_from_slice(b",\"cloudevent\":{");
+        let mut first = true;
+        let mut member = |out: &mut Vec<u8>, name: &str| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_str(out, name);
+            out.push(b':');
+        };
+        if let Some(ct) = content_type {
+            member(out, "datacontenttype");
+            match ct {
+                Some(ct) => write_str(out, ct),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        for (name, value) in [("subject", &self.subject), ("dataschema", &self.dataschema)] {
+            if let Some(value) = value {
+                member(out, name);
+                write_str(out, value);
+            }
+        }
+        for (name, value) in &self.extensions {
+            member(out, name.as_str());
+            match value {
+                ExtensionValue::String(s) => write_str(out, s),
+                other => out.extend_from_slice(other.to_canonical_string().as_bytes()),
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+impl<P: FromData> OutboxEvent<P> {
+    /// Reads an event from python-outbox-core's `to_message()` layout.
+    ///
+    /// `occurred_at` without an offset (Python's `datetime.utcnow().isoformat()`) reads as
+    /// UTC; any number of fraction digits reads. An absent `data_version` is `"1.0"`; absent
+    /// or `null` ids are unset. Every member that is not metadata belongs to the payload, in
+    /// its original order and spelling.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Json`] when `json` is not one JSON object, [`ErrorKind::Missing`] for an
+    /// absent required field, [`ErrorKind::Duplicate`] for a metadata member given twice,
+    /// [`ErrorKind::Invalid`] for a field of the wrong form (each naming the field), and
+    /// [`ErrorKind::Payload`] when the payload does not match `P`.
+    pub fn from_message_json(json: &[u8]) -> Result<Self> {
+        let members = object_members_bytes(json)?;
+        let mut meta: [Option<&RawValue>; 10] = [None; 10];
+        let mut payload = Vec::with_capacity(json.len());
+        payload.push(b'{');
+        for (key, value) in &members {
+            match METADATA.iter().position(|m| *m == key.as_ref()) {
+                Some(i) if meta[i].is_some() => {
+                    return Err(
+                        Error::new(ErrorKind::Duplicate, "member given twice").field(METADATA[i])
+                    );
+                }
+                Some(i) => meta[i] = Some(value),
+                None => {
+                    if payload.len() > 1 {
+                        payload.push(b',');
+                    }
+                    write_str(&mut payload, key);
+                    payload.push(b':');
+                    payload.extend_from_slice(value.get().as_bytes());
+                }
+            }
+        }
+        payload.push(b'}');
+        let text = |i: usize| -> Result<Option<Cow<'_, str>>> {
+            match meta[i] {
+                None => Ok(None),
+                Some(raw) => {
+                    let scalar: Scalar<'_> = serde_json::from_str(raw.get()).map_err(|e| {
+                        Error::new(ErrorKind::Json, "bad JSON")
+                            .caused_by(e)
+                            .field(METADATA[i])
+                    })?;
+                    scalar_str(METADATA[i], scalar).map_err(|e| {
+                        Error::new(e.kind(), e.to_string().replace("attribute", "field"))
+                            .field(METADATA[i])
+                    })
+                }
+            }
+        };
+        let required = |i: usize| -> Result<Cow<'_, str>> {
+            text(i)?.ok_or_else(|| {
+                Error::new(ErrorKind::Missing, "required field is absent").field(METADATA[i])
+            })
+        };
+        let event_id = parse_uuid(&required(0)?).map_err(|e| e.field("event_id"))?;
+        let event_type = EventType::new(required(1)?.into_owned())?;
+        let aggregate_id = required(2)?.into_owned();
+        check_non_empty(&aggregate_id).map_err(|e| e.field("aggregate_id"))?;
+        let occurred_at = time::parse(&required(3)?).map_err(|e| e.field("occurred_at"))?;
+        let source = required(4)?.into_owned();
+        check_uri_reference(&source).map_err(|e| e.field("source"))?;
+        let data_version =
+            text(5)?.map_or_else(|| DEFAULT_DATA_VERSION.to_owned(), Cow::into_owned);
+        check_non_empty(&data_version).map_err(|e| e.field("data_version"))?;
+        let uuid = |i: usize| -> Result<Option<uuid::Uuid>> {
+            text(i)?
+                .map(|t| parse_uuid(&t).map_err(|e| e.field(METADATA[i])))
+                .transpose()
+        };
+        let correlation_id = uuid(6)?;
+        let causation_id = uuid(7)?;
+        let partition_key = text(8)?.map(Cow::into_owned);
+        let payload = String::from_utf8(payload)
+            .ok()
+            .and_then(|p| RawValue::from_string(p).ok())
+            .ok_or_else(|| Error::new(ErrorKind::Json, "payload members are not JSON"))?;
+        let mut event = OutboxEvent {
+            event_id,
+            event_type,
+            aggregate_id,
+            occurred_at,
+            source,
+            data_version,
+            correlation_id,
+            causation_id,
+            partition_key: None,
+            payload: P::from_data(Some(Data::Json(Cow::Owned(payload))))?,
+            content_type: Some(JSON.to_owned()),
+            subject: None,
+            dataschema: None,
+            extensions: BTreeMap::new(),
+        };
+        if let Some(key) = partition_key {
+            event = event.with_partition_key(key);
+        }
+        if let Some(extras) = meta[9] {
+            event.read_extras(extras)?;
+        }
+        Ok(event)
+    }
+
+    fn read_extras(&mut self, extras: &RawValue) -> Result<()> {
+        let in_extras = |e: Error| {
+            let name = e.name().unwrap_or("cloudevent").to_owned();
+            Error::new(e.kind(), format!("in `cloudevent`: {e}")).field(name)
+        };
+        for (name, raw) in object_members(extras.get()).map_err(in_extras)? {
+            let scalar: Scalar<'_> = serde_json::from_str(raw.get())
+                .map_err(|e| Error::new(ErrorKind::Json, "bad JSON").caused_by(e))?;
+            match name.as_ref() {
+                "datacontenttype" => {
+                    self.content_type = scalar_str("datacontenttype", scalar)
+                        .map_err(in_extras)?
+                        .map(Cow::into_owned);
+                }
+                "subject" => {
+                    if let Some(s) = scalar_str("subject", scalar).map_err(in_extras)? {
+                        check_non_empty(&s).map_err(|e| in_extras(e.attribute("subject")))?;
+                        self.subject = Some(s.into_owned());
+                    }
+                }
+                "dataschema" => {
+                    if let Some(s) = scalar_str("dataschema", scalar).map_err(in_extras)? {
+                        check_absolute_uri(&s).map_err(|e| in_extras(e.attribute("dataschema")))?;
+                        self.dataschema = Some(s.into_owned());
+                    }
+                }
+                other => {
+                    check_extension_name(other).map_err(in_extras)?;
+                    if OUTBOX_EXTENSIONS.contains(&other) {
+                        return Err(in_extras(
+                            Error::new(ErrorKind::ExtensionName, "set by an outbox field")
+                                .attribute(other.to_owned()),
+                        ));
+                    }
+                    let value = match scalar {
+                        Scalar::Str(s) => ExtensionValue::String(Cow::Owned(s.into_owned())),
+                        Scalar::Bool(b) => ExtensionValue::Boolean(b),
+                        Scalar::Int(i) => ExtensionValue::Integer(i),
+                        _ => {
+                            return Err(in_extras(
+                                Error::new(
+                                    ErrorKind::Invalid,
+                                    "must be a string, boolean or integer",
+                                )
+                                .attribute(other.to_owned()),
+                            ));
+                        }
+                    };
+                    check_extension_value(other, &value).map_err(in_extras)?;
+                    self.extensions
+                        .insert(ExtensionName(other.to_owned()), value);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+type Members<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
+
+/// The members of a JSON object, in order, values as raw text.
+fn object_members(json: &str) -> Result<Members<'_>> {
+    object_members_bytes(json.as_bytes())
+}
+
+fn object_members_bytes(json: &[u8]) -> Result<Members<'_>> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Members<'de>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut members = Vec::new();
+            while let Some(Str(key)) = map.next_key::<Str<'de>>()? {
+                members.push((key, map.next_value::<&'de RawValue>()?));
+            }
+            Ok(members)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let members = de
+        .deserialize_map(V)
+        .and_then(|m| de.end().map(|()| m))
+        .map_err(|e| {
+            let text = String::from_utf8_lossy(json);
+            Error::new(
+                ErrorKind::Json,
+                format!("{} is not one JSON object", quote(&text)),
+            )
+            .caused_by(e)
+        })?;
+    Ok(members)
+}
