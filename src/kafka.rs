@@ -134,8 +134,8 @@ type KeyMapper = Arc<dyn Fn(&WireEvent<'_>) -> Option<Vec<u8>> + Send + Sync>;
 
 /// Encodes events as Kafka messages.
 ///
-/// By default the key is the `partitionkey` extension (for outbox events, the partition
-/// key), events without data are refused in binary mode (see
+/// By default the key is the partition key of an outbox event (in either profile) and the
+/// `partitionkey` extension of a CloudEvent, events without data are refused in binary mode (see
 /// [`allow_tombstones`](Encoder::allow_tombstones)), and outbox events use
 /// [`Profile::Canonical`].
 #[derive(Clone)]
@@ -201,7 +201,13 @@ impl Encoder {
     /// # Errors
     /// As [`OutboxEvent::to_wire`] and [`Encoder::encode_wire`].
     pub fn encode<P: ToData>(&self, event: &OutboxEvent<P>) -> Result<Message> {
-        self.encode_wire(&event.to_wire(&self.profile)?)
+        let wire = event.to_wire(&self.profile)?;
+        let key = match &self.key {
+            Some(mapper) => mapper(&wire),
+            // The outbox contract: the partition key, in every profile.
+            None => Some(event.partition_key().as_bytes().to_vec()),
+        };
+        self.encode_with_key(&wire, key)
     }
 
     /// Encodes a `cloudevents::Event`.
@@ -224,6 +230,10 @@ impl Encoder {
                 .extension("partitionkey")
                 .map(|v| v.to_canonical_string().as_bytes().to_vec()),
         };
+        self.encode_with_key(event, key)
+    }
+
+    fn encode_with_key(&self, event: &WireEvent<'_>, key: Option<Vec<u8>>) -> Result<Message> {
         match self.mode {
             Mode::Structured => Ok(Message {
                 key,
