@@ -74,11 +74,13 @@
 //! extensions of a CloudEvent come back as strings, and non-JSON data comes back as bytes
 //! (the binding cannot tell a text payload from a binary one). `cloudevents::Event` holds
 //! JSON data as a `serde_json::Value`, so integers beyond 64 bits become floats there unless
-//! serde_json's `arbitrary_precision` feature is enabled in the final build; the Kafka paths
-//! keep them exactly either way.
+//! this crate's `arbitrary-precision` feature is on; the Kafka paths and [`Payload`] keep them
+//! exactly either way.
 //!
 //! # Features
 //! - `rdkafka`: conversions between [`Message`] and rdkafka's records and consumed messages.
+//! - `arbitrary-precision`: exact numbers in `cloudevents::Event` JSON data (turns on
+//!   serde_json's `arbitrary_precision` for the whole build).
 //! - `cli`: the `outbox-ce` command line (pulls in the `rdkafka` feature).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -106,3 +108,8 @@ pub use mapping::Profile;
 pub use names::{EventType, ExtensionName};
 pub use payload::{FromData, Payload, ToData};
 pub use wire::{Data, ExtensionValue, WireEvent};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

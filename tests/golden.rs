@@ -93,3 +93,15 @@ fn cloudevents_to_kafka_messages() {
         }
     }
 }
+
+#[test]
+fn readme_shows_the_golden_messages() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for mode in ["binary", "structured"] {
+        let first = &fixture_lines(&format!("golden/canonical.{mode}.messages.jsonl"))[0];
+        assert!(
+            readme.contains(first.as_str()),
+            "README.md's {mode}-mode example is not the first line of fixtures/golden/canonical.{mode}.messages.jsonl"
+        );
+    }
+}
