@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind, Location, Result, quote};
 use crate::event::OutboxEvent;
 use crate::format::check_specversion;
 use crate::mapping::Profile;
-use crate::names::check_extension_name;
+use crate::names::{RESERVED, check_extension_name};
 use crate::payload::{FromData, ToData};
 use crate::time;
 use crate::wire::{Data, ExtensionValue, TimeStyle, WireEvent, is_json_content_type};
@@ -418,16 +418,8 @@ fn decode_structured<'a>(message: &MessageRef<'a>) -> Result<WireEvent<'a>> {
 /// The first four are required.
 const REQUIRED: usize = 4;
 
-const CORE_HEADERS: [&str; 8] = [
-    "specversion",
-    "id",
-    "source",
-    "type",
-    "datacontenttype",
-    "dataschema",
-    "subject",
-    "time",
-];
+/// The core attributes; `data` and `data_base64` are not headers.
+const CORE_HEADERS: &[&str] = RESERVED.split_at(8).0;
 
 fn decode_binary<'a>(message: &MessageRef<'a>) -> Result<WireEvent<'a>> {
     let mut core: [Option<&'a str>; 8] = [None; 8];
