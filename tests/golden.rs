@@ -104,4 +104,12 @@ fn readme_shows_the_golden_messages() {
             "README.md's {mode}-mode example is not the first line of fixtures/golden/canonical.{mode}.messages.jsonl"
         );
     }
+    let matrix = std::fs::read_to_string(fixture("interop/MATRIX.md")).unwrap();
+    let table = matrix.split_once('\n').unwrap().1.trim();
+    let shown = readme
+        .split_once("<!-- interop-matrix -->")
+        .and_then(|(_, rest)| rest.split_once("<!-- /interop-matrix -->"))
+        .map(|(inside, _)| inside.trim())
+        .unwrap();
+    assert_eq!(shown, table, "README.md's interop matrix differs from fixtures/interop/MATRIX.md");
 }
