@@ -96,7 +96,10 @@ impl<'a> WireEvent<'a> {
                 ExtensionValue::Boolean(b) => {
                     out.extend_from_slice(if *b { b"true" } else { b"false" })
                 }
-                ExtensionValue::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
+                // Into the buffer, not through a `String`; writing into a Vec cannot fail.
+                ExtensionValue::Integer(i) => {
+                    let _ = serde_json::to_writer(&mut *out, i);
+                }
             }
         }
         match &self.data {
@@ -134,6 +137,15 @@ fn write_member(out: &mut Vec<u8>, name: &str) {
 
 /// Writes a JSON string with serde_json's escaping.
 pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
+    // JSON escapes only `"`, `\` and U+0000–U+001F (RFC 8259, section 7), and so does
+    // serde_json: a string without them is written as it is.
+    if !value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.reserve(value.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, value);
 }
@@ -353,6 +365,10 @@ impl<'a> Fields<'a> {
             }
         };
         check_extension_value(&name, &value)?;
+        if self.extensions.capacity() == 0 {
+            // An outbox event has three to five extensions: one allocation for most events.
+            self.extensions.reserve_exact(8);
+        }
         self.extensions.push((name, value));
         Ok(())
     }
@@ -402,7 +418,7 @@ impl<'a> Fields<'a> {
 /// `data` under a JSON content type is JSON; under any other type a string is the text and
 /// any other value is kept as JSON (JSON event format, section 3.1).
 fn json_data<'a>(raw: &'a RawValue, content_type: Option<&str>) -> Result<Data<'a>> {
-    if !is_json_content_type(content_type) && raw.get().starts_with('"') {
+    if raw.get().starts_with('"') && !is_json_content_type(content_type) {
         let Str(text) = serde_json::from_str::<Str<'a>>(raw.get()).map_err(|e| {
             Error::new(ErrorKind::Json, "not a JSON string")
                 .attribute("data")

@@ -3,13 +3,17 @@
 //! One JSON object per message:
 //! `{"key": K, "headers": [["content-type", V], ["ce_id", V], ...], "value": V}`, where `K`
 //! and each `V` is a JSON string when the bytes are UTF-8, `{"base64": "..."}` when they are
-//! not, and `null` when absent. Header order and duplicates are kept. `"topic"`,
+//! not, and `null` when absent (a missing `key` or `value` reads as `null`). Header order and
+//! duplicates are kept. `"topic"`,
 //! `"partition"`, `"offset"` and `"timestamp"` are optional; other members are refused.
 
 use std::borrow::Cow;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -39,30 +43,80 @@ impl From<Message> for Record {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(untagged)]
+/// Bytes in the interchange JSON: a string when they are UTF-8, `{"base64": "..."}` when not.
 enum Bytes<'a> {
     Text(Cow<'a, str>),
-    Base64 { base64: String },
+    Base64(String),
 }
 
 impl<'a> Bytes<'a> {
     fn new(bytes: &'a [u8]) -> Self {
         match std::str::from_utf8(bytes) {
             Ok(text) => Bytes::Text(Cow::Borrowed(text)),
-            Err(_) => Bytes::Base64 {
-                base64: BASE64.encode(bytes),
-            },
+            Err(_) => Bytes::Base64(BASE64.encode(bytes)),
         }
     }
 
-    fn into_vec(self, what: &str) -> Result<Vec<u8>> {
+    fn into_vec(self, what: impl FnOnce() -> String) -> Result<Vec<u8>> {
         match self {
             Bytes::Text(text) => Ok(text.into_owned().into_bytes()),
-            Bytes::Base64 { base64 } => BASE64.decode(base64).map_err(|e| {
-                Error::new(ErrorKind::Invalid, format!("{what}: not valid base64")).caused_by(e)
+            Bytes::Base64(base64) => BASE64.decode(base64).map_err(|e| {
+                Error::new(ErrorKind::Invalid, format!("{}: not valid base64", what())).caused_by(e)
             }),
         }
+    }
+}
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Bytes::Text(text) => s.serialize_str(text),
+            Bytes::Base64(base64) => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("base64", base64)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Bytes<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<Bytes<'a>>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Bytes<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(r#"a string or {"base64": "..."}"#)
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+                Ok(Bytes::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                Ok(Bytes::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> std::result::Result<Self::Value, E> {
+                Ok(Bytes::Text(Cow::Owned(v)))
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut base64 = None;
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key != "base64" || base64.is_some() {
+                        return Err(de::Error::custom(
+                            r#"expected exactly one member, "base64""#,
+                        ));
+                    }
+                    base64 = Some(map.next_value::<String>()?);
+                }
+                base64
+                    .map(Bytes::Base64)
+                    .ok_or_else(|| de::Error::custom(r#"expected a "base64" member"#))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
@@ -104,7 +158,7 @@ impl Record {
             .into_iter()
             .map(|(name, value)| {
                 let value = value
-                    .map(|v| v.into_vec(&format!("header `{name}`")))
+                    .map(|v| v.into_vec(|| format!("header `{name}`")))
                     .transpose()?;
                 Ok(Header {
                     name: Cow::Owned(name.into_owned()),
@@ -114,9 +168,12 @@ impl Record {
             .collect::<Result<_>>()?;
         Ok(Record {
             message: Message {
-                key: line.key.map(|k| k.into_vec("key")).transpose()?,
+                key: line.key.map(|k| k.into_vec(|| "key".into())).transpose()?,
                 headers,
-                value: line.value.map(|v| v.into_vec("value")).transpose()?,
+                value: line
+                    .value
+                    .map(|v| v.into_vec(|| "value".into()))
+                    .transpose()?,
             },
             topic: line.topic,
             partition: line.partition,
@@ -175,5 +232,20 @@ mod tests {
             r#"{"key":{"base64":"/wA="},"headers":[["x","1"],["x","2"],["n",null]],"value":"{\"a\":1}"}"#
         );
         assert_eq!(Record::from_json(&json).unwrap(), record);
+    }
+
+    #[test]
+    fn bad_lines_are_errors() {
+        for (line, needle) in [
+            (r#"{"key":null,"headers":[],"value":{"base64":"!!"}}"#, "value: not valid base64"),
+            (r#"{"key":null,"headers":[["h",{"base64":"%"}]],"value":null}"#, "header `h`"),
+            (r#"{"key":null,"headers":[],"value":null,"extra":1}"#, "unknown field"),
+            (r#"{"key":{"b64":"AA=="},"headers":[],"value":null}"#, "base64"),
+            (r#"{"key":1,"headers":[],"value":null}"#, "a string or"),
+            (r#"{"key":null,"value":null}"#, "missing field `headers`"),
+        ] {
+            let err = Record::from_json(line.as_bytes()).unwrap_err();
+            assert!(err.to_string().contains(needle), "{line}: {err}");
+        }
     }
 }

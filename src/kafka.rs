@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorKind, Location, Result, quote};
-use crate::event::OutboxEvent;
+use crate::event::{JSON, OutboxEvent};
 use crate::format::check_specversion;
 use crate::mapping::Profile;
 use crate::names::{RESERVED, check_extension_name};
@@ -307,7 +307,11 @@ fn extension_header(name: &str) -> Cow<'static, str> {
 /// As [`decode`] for the `content-type` header; [`ErrorKind::NotACloudEvent`] when the message
 /// has neither a CloudEvents `content-type` nor `ce_` headers.
 pub fn detect_mode(message: &MessageRef<'_>) -> Result<Mode> {
-    let content_type = content_type(message)?;
+    mode_of(message, content_type(message)?)
+}
+
+/// [`detect_mode`] with the `content-type` header already read.
+fn mode_of(message: &MessageRef<'_>, content_type: Option<&str>) -> Result<Mode> {
     if let Some(ct) = content_type
         && is_structured(ct)?
     {
@@ -339,9 +343,10 @@ pub fn detect_mode(message: &MessageRef<'_>) -> Result<Mode> {
 /// structured-mode format other than JSON, a null or non-JSON structured value, and a
 /// message that is not a CloudEvent at all.
 pub fn decode<'a>(message: &MessageRef<'a>) -> Result<WireEvent<'a>> {
-    match detect_mode(message)? {
+    let content_type = content_type(message)?;
+    match mode_of(message, content_type)? {
         Mode::Structured => decode_structured(message),
-        Mode::Binary => decode_binary(message),
+        Mode::Binary => decode_binary(message, content_type),
     }
 }
 
@@ -385,12 +390,17 @@ fn utf8<'a>(name: &[u8], value: &'a [u8]) -> Result<&'a str> {
 
 /// Whether a `content-type` names structured mode; only the JSON format is supported.
 fn is_structured(content_type: &str) -> Result<bool> {
-    const PREFIX: &str = "application/cloudevents";
-    let media = content_type.split(';').next().unwrap_or_default().trim();
+    // Compared as bytes: the media type may hold non-ASCII text, and a `str` slice that
+    // cut a character would panic.
+    const PREFIX: &[u8] = b"application/cloudevents";
+    // The media type is what precedes the parameters.
+    let end = content_type.bytes().position(|b| b == b';');
+    let media = content_type[..end.unwrap_or(content_type.len())].trim();
+    let media = media.as_bytes();
     if media.len() < PREFIX.len() || !media[..PREFIX.len()].eq_ignore_ascii_case(PREFIX) {
         return Ok(false);
     }
-    if media[PREFIX.len()..].eq_ignore_ascii_case("+json") {
+    if media[PREFIX.len()..].eq_ignore_ascii_case(b"+json") {
         Ok(true)
     } else {
         Err(Error::new(
@@ -421,19 +431,27 @@ const REQUIRED: usize = 4;
 /// The core attributes; `data` and `data_base64` are not headers.
 const CORE_HEADERS: &[&str] = RESERVED.split_at(8).0;
 
-fn decode_binary<'a>(message: &MessageRef<'a>) -> Result<WireEvent<'a>> {
+/// `content_type` is the message's `content-type` header, read by the caller.
+fn decode_binary<'a>(
+    message: &MessageRef<'a>,
+    content_type: Option<&'a str>,
+) -> Result<WireEvent<'a>> {
     let mut core: [Option<&'a str>; 8] = [None; 8];
     let mut extensions = Vec::new();
     for header in &message.headers {
         let Some(attribute) = header.name.strip_prefix(b"ce_") else {
             continue;
         };
-        let attribute = std::str::from_utf8(attribute).map_err(|e| {
-            Error::new(ErrorKind::NotUtf8, "header name is not UTF-8")
-                .header(header.name)
-                .caused_by(e)
-        })?;
-        let position = CORE_HEADERS.iter().position(|c| *c == attribute);
+        // Core names are matched as bytes; only other names need the UTF-8 check.
+        let position = CORE_HEADERS.iter().position(|c| c.as_bytes() == attribute);
+        let attribute = match position {
+            Some(i) => CORE_HEADERS[i],
+            None => std::str::from_utf8(attribute).map_err(|e| {
+                Error::new(ErrorKind::NotUtf8, "header name is not UTF-8")
+                    .header(header.name)
+                    .caused_by(e)
+            })?,
+        };
         let Some(value) = header.value else {
             // A null value on an optional attribute reads as unset, as `null` does in the
             // JSON format: the JavaScript SDK writes one for every unset attribute.
@@ -456,6 +474,10 @@ fn decode_binary<'a>(message: &MessageRef<'a>) -> Result<WireEvent<'a>> {
             Some(i) => core[i] = Some(value),
             None => {
                 check_extension_name(attribute).map_err(|e| e.header(header.name))?;
+                if extensions.capacity() == 0 {
+                    // Room for every header but the four required ones: one allocation.
+                    extensions.reserve_exact(message.headers.len().saturating_sub(REQUIRED));
+                }
                 extensions.push((
                     Cow::Borrowed(attribute),
                     ExtensionValue::String(Cow::Borrowed(value)),
@@ -481,7 +503,6 @@ fn decode_binary<'a>(message: &MessageRef<'a>) -> Result<WireEvent<'a>> {
     };
     let specversion = specversion.ok_or_else(missing("specversion"))?;
     check_specversion(specversion).map_err(|e| e.header(b"ce_specversion"))?;
-    let content_type = content_type(message)?;
     // The JavaScript SDK also writes `ce_datacontenttype`; accepted when it agrees.
     let datacontenttype = match (content_type, ce_datacontenttype) {
         (Some(a), Some(b)) if a != b => {
@@ -526,7 +547,8 @@ fn decode_binary<'a>(message: &MessageRef<'a>) -> Result<WireEvent<'a>> {
 /// content type the value is JSON when it parses and bytes otherwise; an empty value under a
 /// JSON type is no data (what producers send for an event without data).
 fn binary_data<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Result<Option<Data<'a>>> {
-    if !is_json_content_type(content_type) {
+    // `application/json`, by far the most common type, is matched without parsing it.
+    if content_type != Some(JSON) && !is_json_content_type(content_type) {
         return Ok(Some(Data::Binary(Cow::Borrowed(bytes))));
     }
     if bytes.is_empty() {

@@ -73,17 +73,17 @@ impl<P: ToData> OutboxEvent<P> {
     }
 
     fn to_canonical(&self) -> Result<WireEvent<'_>> {
-        let string = |s: &str| ExtensionValue::String(Cow::Owned(s.to_owned()));
+        let string = |id: Uuid| ExtensionValue::String(Cow::Owned(hyphenated(id)));
         let mut extensions = Vec::with_capacity(5 + self.extensions.len());
         extensions.push((
             Cow::Borrowed("aggregateid"),
             ExtensionValue::String(Cow::Borrowed(&self.aggregate_id)),
         ));
         if let Some(id) = self.causation_id {
-            extensions.push((Cow::Borrowed("causationid"), string(&hyphenated(id))));
+            extensions.push((Cow::Borrowed("causationid"), string(id)));
         }
         if let Some(id) = self.correlation_id {
-            extensions.push((Cow::Borrowed("correlationid"), string(&hyphenated(id))));
+            extensions.push((Cow::Borrowed("correlationid"), string(id)));
         }
         extensions.push((
             Cow::Borrowed("dataversion"),

@@ -38,6 +38,9 @@ impl EventType {
 }
 
 fn check_event_type(value: &str) -> Result<(), &'static str> {
+    if is_plain_event_type(value.as_bytes()) {
+        return Ok(());
+    }
     if value.len() > 255 {
         return Err("longer than 255 characters");
     }
@@ -64,6 +67,49 @@ fn check_event_type(value: &str) -> Result<(), &'static str> {
         return Err("it must start with a letter");
     }
     Ok(())
+}
+
+/// Byte classes for the fast paths, one bit each.
+const EXTENSION_BYTE: u8 = 1;
+const LABEL_BYTE: u8 = 2;
+const CLASSES: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if b.is_ascii_lowercase() || b.is_ascii_digit() {
+            table[i] |= EXTENSION_BYTE;
+        }
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            table[i] |= LABEL_BYTE;
+        }
+        i += 1;
+    }
+    table
+};
+
+/// Whether every byte is in `class` (without early exit, so that it runs on whole vectors).
+fn all_in(bytes: &[u8], class: u8) -> bool {
+    bytes
+        .iter()
+        .fold(class, |all, &b| all & CLASSES[usize::from(b)])
+        != 0
+}
+
+/// Accepts only what [`check_event_type`] accepts, faster; anything else takes the
+/// rule-by-rule path that names the broken rule.
+fn is_plain_event_type(bytes: &[u8]) -> bool {
+    if bytes.len() > 255 || !bytes.first().is_some_and(u8::is_ascii_alphabetic) {
+        return false;
+    }
+    let mut labels = 0;
+    for label in bytes.split(|&b| b == b'.') {
+        labels += 1;
+        if label.is_empty() || label.len() > 63 || !all_in(label, LABEL_BYTE) {
+            return false;
+        }
+    }
+    labels >= 2
 }
 
 /// The name of a CloudEvents extension attribute: `a-z` and `0-9` only, not `data`, and not
@@ -109,10 +155,7 @@ impl ExtensionName {
 pub(crate) fn check_extension_name(name: &str) -> Result<()> {
     let why = if name.is_empty() {
         "is empty"
-    } else if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    {
+    } else if !all_in(name.as_bytes(), EXTENSION_BYTE) {
         "may hold only `a-z` and `0-9`"
     } else if RESERVED.contains(&name) {
         "is a core attribute, not an extension"
@@ -129,6 +172,15 @@ pub(crate) fn check_extension_name(name: &str) -> Result<()> {
 /// Checks a CloudEvents String: no control characters U+0000–U+001F and U+007F–U+009F
 /// (CloudEvents 1.0, "Type System").
 pub(crate) fn check_string(value: &str) -> Result<()> {
+    // Fast path on bytes: a control character is a byte below 0x20, 0x7F, or 0xC2 followed
+    // by 0x80–0x9F in UTF-8. Without those bytes there is none.
+    // (A fold without early exit, so that it runs on whole vectors.)
+    let suspect = value.bytes().fold(false, |seen, b| {
+        seen | (b < 0x20) | (b == 0x7f) | (b == 0xc2)
+    });
+    if !suspect {
+        return Ok(());
+    }
     match value.chars().find(|c| c.is_control()) {
         None => Ok(()),
         Some(c) => Err(Error::new(
@@ -160,6 +212,15 @@ pub(crate) fn check_uri_reference(value: &str) -> Result<()> {
             format!("{} is not a URI-reference: {why}", quote(value)),
         ))
     };
+    // Fast path: unreserved characters and `/` only (RFC 3986 section 2.3), so no `%` and no
+    // scheme to check.
+    if !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/'))
+    {
+        return Ok(());
+    }
     if value.is_empty() {
         return bad("it is empty");
     }

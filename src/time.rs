@@ -110,6 +110,8 @@ impl Stamp {
 
 fn write(time: &DateTime<Utc>, fraction: Fraction, suffix: &[u8]) -> Stamp {
     use chrono::Datelike;
+    // The fields of the UTC date and time, read without an offset conversion per field.
+    let time = time.naive_utc();
     let mut s = Stamp {
         buf: [0; MAX_LEN],
         len: 0,

@@ -134,7 +134,8 @@ pub(crate) fn is_json_content_type(content_type: Option<&str>) -> bool {
         return false;
     };
     subtype.eq_ignore_ascii_case("json")
-        || (subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case("+json"))
+        || (subtype.len() > 5
+            && subtype.as_bytes()[subtype.len() - 5..].eq_ignore_ascii_case(b"+json"))
 }
 
 impl<'a> WireEvent<'a> {

@@ -7,7 +7,10 @@ use common::*;
 use outbox_cloudevents::interchange::Record;
 use outbox_cloudevents::{Encoder, Mode, OutboxEvent, Payload, Profile, WireEvent, decode};
 
-const INPUTS: [&str; 2] = ["python-outbox-core/events.jsonl", "golden/outbox-extras.jsonl"];
+const INPUTS: [&str; 2] = [
+    "python-outbox-core/events.jsonl",
+    "golden/outbox-extras.jsonl",
+];
 
 fn outbox_events() -> Vec<OutboxEvent<Payload>> {
     INPUTS
@@ -35,7 +38,11 @@ fn profiles() -> [(&'static str, Profile); 2] {
 fn outbox_to_cloudevent_json() {
     let events = outbox_events();
     for (name, profile) in profiles() {
-        let out = lines(events.iter().map(|e| e.to_wire(&profile).unwrap().to_json()));
+        let out = lines(
+            events
+                .iter()
+                .map(|e| e.to_wire(&profile).unwrap().to_json()),
+        );
         golden(&format!("golden/{name}.cloudevents.jsonl"), &out);
         // And back: every line reads into the event it came from.
         for (line, event) in out.lines().zip(&events) {
@@ -56,8 +63,8 @@ fn outbox_to_kafka_messages() {
             golden(&format!("golden/{name}.{mode}.messages.jsonl"), &out);
             for (line, event) in out.lines().zip(&events) {
                 let record = Record::from_json(line.as_bytes()).unwrap();
-                let back =
-                    OutboxEvent::<Payload>::from_message(&record.message.as_ref(), &profile).unwrap();
+                let back = OutboxEvent::<Payload>::from_message(&record.message.as_ref(), &profile)
+                    .unwrap();
                 assert_eq!(back.event_id(), event.event_id());
                 assert_eq!(back.payload(), event.payload());
             }
@@ -71,7 +78,10 @@ fn outbox_json_round_trip() {
     let out = lines(events.iter().map(|e| e.to_message_json().unwrap()));
     golden("golden/outbox.jsonl", &out);
     for (line, event) in out.lines().zip(&events) {
-        assert_eq!(&OutboxEvent::<Payload>::from_message_json(line.as_bytes()).unwrap(), event);
+        assert_eq!(
+            &OutboxEvent::<Payload>::from_message_json(line.as_bytes()).unwrap(),
+            event
+        );
     }
 }
 
@@ -83,25 +93,42 @@ fn cloudevents_to_kafka_messages() {
         .collect();
     for mode in [Mode::Binary, Mode::Structured] {
         let encoder = Encoder::new(mode).allow_tombstones(true);
-        let messages: Vec<_> = events.iter().map(|e| encoder.encode_wire(e).unwrap()).collect();
+        let messages: Vec<_> = events
+            .iter()
+            .map(|e| encoder.encode_wire(e).unwrap())
+            .collect();
         let out = lines(messages.iter().map(|m| Record::from(m.clone()).to_json()));
         golden(&format!("golden/interop.{mode}.messages.jsonl"), &out);
         for (message, event) in messages.iter().zip(&events) {
             let back = decode(&message.as_ref()).unwrap();
             assert_eq!(back.id(), event.id());
-            assert_eq!(back.data().map(|d| d.as_bytes()), event.data().map(|d| d.as_bytes()));
+            assert_eq!(
+                back.data().map(|d| d.as_bytes()),
+                event.data().map(|d| d.as_bytes())
+            );
         }
     }
 }
 
 #[test]
 fn readme_shows_the_golden_messages() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     for mode in ["binary", "structured"] {
         let first = &fixture_lines(&format!("golden/canonical.{mode}.messages.jsonl"))[0];
         assert!(
             readme.contains(first.as_str()),
             "README.md's {mode}-mode example is not the first line of fixtures/golden/canonical.{mode}.messages.jsonl"
+        );
+    }
+    // The quick start's output: the CLI's `encode --mode binary` of the python-outbox-core events.
+    for line in fixture_lines("golden/canonical.binary.messages.jsonl")
+        .iter()
+        .take(5)
+    {
+        assert!(
+            readme.contains(line.as_str()),
+            "README.md's quick-start output lacks {line}"
         );
     }
     let matrix = std::fs::read_to_string(fixture("interop/MATRIX.md")).unwrap();
@@ -111,5 +138,8 @@ fn readme_shows_the_golden_messages() {
         .and_then(|(_, rest)| rest.split_once("<!-- /interop-matrix -->"))
         .map(|(inside, _)| inside.trim())
         .unwrap();
-    assert_eq!(shown, table, "README.md's interop matrix differs from fixtures/interop/MATRIX.md");
+    assert_eq!(
+        shown, table,
+        "README.md's interop matrix differs from fixtures/interop/MATRIX.md"
+    );
 }

@@ -7,8 +7,8 @@ use std::borrow::Cow;
 
 use common::*;
 use outbox_cloudevents::{
-    Data, Encoder, ErrorKind, ExtensionValue, Header, HeaderRef, Location, Message,
-    Mode, OutboxEvent, Payload, Profile, WireEvent, decode, kafka,
+    Data, Encoder, ErrorKind, ExtensionValue, Header, HeaderRef, Location, Message, Mode,
+    OutboxEvent, Payload, Profile, WireEvent, decode, kafka,
 };
 use proptest::prelude::*;
 
@@ -18,14 +18,19 @@ fn as_binary_mode_carries(event: &WireEvent<'_>) -> String {
     let mut json: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&event.to_json()).unwrap();
     for (name, value) in event.extensions() {
-        json.insert(name.to_owned(), value.to_canonical_string().into_owned().into());
+        json.insert(
+            name.to_owned(),
+            value.to_canonical_string().into_owned().into(),
+        );
     }
     if let Some(Data::Text(text)) = event.data() {
         use base64::Engine as _;
         json.remove("data");
         json.insert(
             "data_base64".into(),
-            base64::engine::general_purpose::STANDARD.encode(text.as_bytes()).into(),
+            base64::engine::general_purpose::STANDARD
+                .encode(text.as_bytes())
+                .into(),
         );
     }
     serde_json::to_string(&json).unwrap()
@@ -34,10 +39,13 @@ fn as_binary_mode_carries(event: &WireEvent<'_>) -> String {
 /// Binary mode writes every extension as a string; the outbox extensions are strings
 /// already, extra ones of other types come back as strings.
 fn strings_only(event: &OutboxEvent<Payload>) -> OutboxEvent<Payload> {
-    event.extensions().iter().fold(event.clone(), |e, (name, value)| {
-        let text = ExtensionValue::String(value.to_canonical_string().into_owned().into());
-        e.with_extension(name.as_str(), text).unwrap()
-    })
+    event
+        .extensions()
+        .iter()
+        .fold(event.clone(), |e, (name, value)| {
+            let text = ExtensionValue::String(value.to_canonical_string().into_owned().into());
+            e.with_extension(name.as_str(), text).unwrap()
+        })
 }
 
 proptest! {
@@ -131,8 +139,11 @@ const BINARY: [(&str, Option<&str>); 6] = [
 ];
 
 fn binary_with(change: &str, value: Option<&str>) -> Message {
-    let mut headers: Vec<(&str, Option<&str>)> =
-        BINARY.iter().copied().filter(|(n, _)| *n != change).collect();
+    let mut headers: Vec<(&str, Option<&str>)> = BINARY
+        .iter()
+        .copied()
+        .filter(|(n, _)| *n != change)
+        .collect();
     if value != Some("<absent>") {
         headers.push((change, value));
     }
@@ -149,7 +160,10 @@ fn decode_err(message: &Message) -> outbox_cloudevents::Error {
 
 fn structured(value: Option<&str>) -> Message {
     message(
-        &[("content-type", Some("application/cloudevents+json; charset=UTF-8"))],
+        &[(
+            "content-type",
+            Some("application/cloudevents+json; charset=UTF-8"),
+        )],
         value,
     )
 }
@@ -188,12 +202,21 @@ fn time_in_every_form_producers_write() {
 
 #[test]
 fn time_is_written_the_same_in_both_modes() {
-    let event = decoded(&binary_with("ce_time", Some("2024-05-01T12:00:00.120+02:00")));
+    let event = decoded(&binary_with(
+        "ce_time",
+        Some("2024-05-01T12:00:00.120+02:00"),
+    ));
     let binary = Encoder::new(Mode::Binary).encode_wire(&event).unwrap();
     let structured = Encoder::new(Mode::Structured).encode_wire(&event).unwrap();
-    assert_eq!(binary.header("ce_time"), Some(&b"2024-05-01T10:00:00.120Z"[..]));
+    assert_eq!(
+        binary.header("ce_time"),
+        Some(&b"2024-05-01T10:00:00.120Z"[..])
+    );
     let json = String::from_utf8(structured.value.unwrap()).unwrap();
-    assert!(json.contains(r#""time":"2024-05-01T10:00:00.120Z""#), "{json}");
+    assert!(
+        json.contains(r#""time":"2024-05-01T10:00:00.120Z""#),
+        "{json}"
+    );
 }
 
 #[test]
@@ -208,8 +231,14 @@ fn header_order_does_not_matter() {
 fn javascript_sdk_extras_are_accepted() {
     // JavaScript SDK 10: `ce_datacontenttype` beside `content-type`, null optional headers.
     let mut msg = binary_with("ce_datacontenttype", Some("application/json"));
-    msg.headers.push(Header { name: "ce_subject".into(), value: None });
-    msg.headers.push(Header { name: "ce_dataschema".into(), value: None });
+    msg.headers.push(Header {
+        name: "ce_subject".into(),
+        value: None,
+    });
+    msg.headers.push(Header {
+        name: "ce_dataschema".into(),
+        value: None,
+    });
     let event = decode(&msg.as_ref()).unwrap();
     assert_eq!(event.datacontenttype(), Some("application/json"));
     assert_eq!(event.subject(), None);
@@ -217,7 +246,10 @@ fn javascript_sdk_extras_are_accepted() {
 
     let msg = binary_with("ce_datacontenttype", Some("text/plain"));
     let err = decode_err(&msg);
-    assert_eq!((err.kind(), err.name()), (ErrorKind::Invalid, Some("ce_datacontenttype")));
+    assert_eq!(
+        (err.kind(), err.name()),
+        (ErrorKind::Invalid, Some("ce_datacontenttype"))
+    );
 }
 
 #[test]
@@ -229,7 +261,11 @@ fn content_type_matches_in_any_case_with_parameters() {
         "application/cloudevents+json;charset=UTF-8",
     ] {
         let msg = message(&[("Content-Type", Some(ct))], Some(json));
-        assert_eq!(kafka::detect_mode(&msg.as_ref()).unwrap(), Mode::Structured, "{ct}");
+        assert_eq!(
+            kafka::detect_mode(&msg.as_ref()).unwrap(),
+            Mode::Structured,
+            "{ct}"
+        );
         assert_eq!(decode(&msg.as_ref()).unwrap().id(), "1");
     }
 }
@@ -264,7 +300,10 @@ fn structured_message_layout() {
     assert_eq!(msg.key.as_deref(), Some(&b"k"[..]));
     assert_eq!(
         msg.headers,
-        [Header::new("content-type", "application/cloudevents+json; charset=UTF-8")]
+        [Header::new(
+            "content-type",
+            "application/cloudevents+json; charset=UTF-8"
+        )]
     );
     assert_eq!(
         String::from_utf8(msg.value.unwrap()).unwrap(),
@@ -281,7 +320,12 @@ fn binary_message_layout() {
     let headers: Vec<(&str, &str)> = msg
         .headers
         .iter()
-        .map(|h| (h.name.as_ref(), std::str::from_utf8(h.value.as_deref().unwrap()).unwrap()))
+        .map(|h| {
+            (
+                h.name.as_ref(),
+                std::str::from_utf8(h.value.as_deref().unwrap()).unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         headers,
@@ -303,7 +347,9 @@ fn binary_message_layout() {
 
 #[test]
 fn key_mapper_changes_the_key_not_the_event() {
-    let event = wire(r#"{"specversion":"1.0","id":"1","source":"s","type":"t","partitionkey":"k","data":1}"#);
+    let event = wire(
+        r#"{"specversion":"1.0","id":"1","source":"s","type":"t","partitionkey":"k","data":1}"#,
+    );
     let encoder = Encoder::new(Mode::Binary).key_mapper(|e| Some(e.id().as_bytes().to_vec()));
     let msg = encoder.encode_wire(&event).unwrap();
     assert_eq!(msg.key.as_deref(), Some(&b"1"[..]));
@@ -315,7 +361,10 @@ fn tombstones_only_when_asked() {
     let event = wire(r#"{"specversion":"1.0","id":"1","source":"s","type":"t"}"#);
     let err = Encoder::new(Mode::Binary).encode_wire(&event).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Tombstone);
-    let msg = Encoder::new(Mode::Binary).allow_tombstones(true).encode_wire(&event).unwrap();
+    let msg = Encoder::new(Mode::Binary)
+        .allow_tombstones(true)
+        .encode_wire(&event)
+        .unwrap();
     assert_eq!(msg.value, None);
     assert_eq!(decode(&msg.as_ref()).unwrap(), event);
     // Structured mode always has a value.
@@ -329,21 +378,31 @@ fn tombstones_only_when_asked() {
 fn null_header_value() {
     for header in ["ce_id", "ce_specversion", "ce_source", "ce_type"] {
         let err = decode_err(&binary_with(header, None));
-        assert_eq!((err.kind(), err.name()), (ErrorKind::NullHeader, Some(header)));
+        assert_eq!(
+            (err.kind(), err.name()),
+            (ErrorKind::NullHeader, Some(header))
+        );
     }
 }
 
 #[test]
 fn duplicate_ce_headers() {
     let mut msg = binary_with("ce_type", Some("com.example.other"));
-    msg.headers.push(Header::new("ce_type", "com.example.thing"));
+    msg.headers
+        .push(Header::new("ce_type", "com.example.thing"));
     let err = decode_err(&msg);
-    assert_eq!((err.kind(), err.name()), (ErrorKind::Duplicate, Some("ce_type")));
+    assert_eq!(
+        (err.kind(), err.name()),
+        (ErrorKind::Duplicate, Some("ce_type"))
+    );
 
     let mut msg = binary_with("ce_traceparent", Some("a"));
     msg.headers.push(Header::new("ce_traceparent", "b"));
     let err = decode_err(&msg);
-    assert_eq!((err.kind(), err.name()), (ErrorKind::Duplicate, Some("ce_traceparent")));
+    assert_eq!(
+        (err.kind(), err.name()),
+        (ErrorKind::Duplicate, Some("ce_traceparent"))
+    );
 
     let mut msg = binary_with("x", None);
     msg.headers.push(Header::new("Content-Type", "text/plain"));
@@ -355,14 +414,23 @@ fn non_utf8_names_and_values() {
     let mut msg = binary_with("x", None);
     msg.headers[2].value = Some(vec![b'a', 0xff]);
     let err = decode_err(&msg);
-    assert_eq!((err.kind(), err.name()), (ErrorKind::NotUtf8, Some("ce_id")));
+    assert_eq!(
+        (err.kind(), err.name()),
+        (ErrorKind::NotUtf8, Some("ce_id"))
+    );
 
     let good = binary_with("x", None);
     let mut view = good.as_ref();
-    view.headers.push(HeaderRef { name: b"ce_\xffname", value: Some(b"v") });
+    view.headers.push(HeaderRef {
+        name: b"ce_\xffname",
+        value: Some(b"v"),
+    });
     let err = decode(&view).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotUtf8);
-    assert!(err.to_string().contains("header name is not UTF-8"), "{err}");
+    assert!(
+        err.to_string().contains("header name is not UTF-8"),
+        "{err}"
+    );
 
     let mut msg = binary_with("x", None);
     msg.headers[0].value = Some(vec![0xfe]);
@@ -372,13 +440,27 @@ fn non_utf8_names_and_values() {
 #[test]
 fn missing_or_unsupported_specversion() {
     let err = decode_err(&binary_with("ce_specversion", Some("<absent>")));
-    assert_eq!((err.kind(), err.name()), (ErrorKind::Missing, Some("ce_specversion")));
+    assert_eq!(
+        (err.kind(), err.name()),
+        (ErrorKind::Missing, Some("ce_specversion"))
+    );
     let err = decode_err(&binary_with("ce_specversion", Some("0.3")));
-    assert_eq!((err.kind(), err.name()), (ErrorKind::SpecVersion, Some("ce_specversion")));
-    let err = decode_err(&structured(Some(r#"{"specversion":"0.3","id":"1","source":"s","type":"t"}"#)));
-    assert_eq!((err.kind(), err.name()), (ErrorKind::SpecVersion, Some("specversion")));
+    assert_eq!(
+        (err.kind(), err.name()),
+        (ErrorKind::SpecVersion, Some("ce_specversion"))
+    );
+    let err = decode_err(&structured(Some(
+        r#"{"specversion":"0.3","id":"1","source":"s","type":"t"}"#,
+    )));
+    assert_eq!(
+        (err.kind(), err.name()),
+        (ErrorKind::SpecVersion, Some("specversion"))
+    );
     let err = decode_err(&structured(Some(r#"{"id":"1","source":"s","type":"t"}"#)));
-    assert_eq!((err.kind(), err.name()), (ErrorKind::Missing, Some("specversion")));
+    assert_eq!(
+        (err.kind(), err.name()),
+        (ErrorKind::Missing, Some("specversion"))
+    );
 }
 
 #[test]
@@ -390,32 +472,54 @@ fn missing_required_attributes() {
     for (attribute, json) in [
         ("id", r#"{"specversion":"1.0","source":"s","type":"t"}"#),
         ("source", r#"{"specversion":"1.0","id":"1","type":"t"}"#),
-        ("type", r#"{"specversion":"1.0","id":"1","source":"s","type":null}"#),
+        (
+            "type",
+            r#"{"specversion":"1.0","id":"1","source":"s","type":null}"#,
+        ),
     ] {
         let err = decode_err(&structured(Some(json)));
-        assert_eq!((err.kind(), err.name()), (ErrorKind::Missing, Some(attribute)));
+        assert_eq!(
+            (err.kind(), err.name()),
+            (ErrorKind::Missing, Some(attribute))
+        );
     }
 }
 
 #[test]
 fn empty_id() {
     let err = decode_err(&binary_with("ce_id", Some("")));
-    assert_eq!((err.kind(), err.name()), (ErrorKind::Invalid, Some("ce_id")));
-    let err = decode_err(&structured(Some(r#"{"specversion":"1.0","id":"","source":"s","type":"t"}"#)));
+    assert_eq!(
+        (err.kind(), err.name()),
+        (ErrorKind::Invalid, Some("ce_id"))
+    );
+    let err = decode_err(&structured(Some(
+        r#"{"specversion":"1.0","id":"","source":"s","type":"t"}"#,
+    )));
     assert_eq!((err.kind(), err.name()), (ErrorKind::Invalid, Some("id")));
 }
 
 #[test]
 fn bad_time() {
-    for time in ["2024-13-01T00:00:00Z", "1714557600000", "Wed, 01 May 2024 10:00:00 GMT", ""] {
+    for time in [
+        "2024-13-01T00:00:00Z",
+        "1714557600000",
+        "Wed, 01 May 2024 10:00:00 GMT",
+        "",
+    ] {
         let err = decode_err(&binary_with("ce_time", Some(time)));
-        assert_eq!((err.kind(), err.name()), (ErrorKind::Invalid, Some("ce_time")), "{time}");
+        assert_eq!(
+            (err.kind(), err.name()),
+            (ErrorKind::Invalid, Some("ce_time")),
+            "{time}"
+        );
         assert_eq!(
             err.to_string(),
             format!("header `ce_time`: `{time}` is not an RFC 3339 timestamp")
         );
     }
-    let err = decode_err(&structured(Some(r#"{"specversion":"1.0","id":"1","source":"s","type":"t","time":12}"#)));
+    let err = decode_err(&structured(Some(
+        r#"{"specversion":"1.0","id":"1","source":"s","type":"t","time":12}"#,
+    )));
     assert_eq!((err.kind(), err.name()), (ErrorKind::Invalid, Some("time")));
 }
 
@@ -426,8 +530,13 @@ fn illegal_extension_names() {
         assert_eq!(err.kind(), ErrorKind::ExtensionName, "{header}");
         assert_eq!(err.name(), Some(header));
     }
-    let err = decode_err(&structured(Some(r#"{"specversion":"1.0","id":"1","source":"s","type":"t","traceId":"x"}"#)));
-    assert_eq!((err.kind(), err.name()), (ErrorKind::ExtensionName, Some("traceId")));
+    let err = decode_err(&structured(Some(
+        r#"{"specversion":"1.0","id":"1","source":"s","type":"t","traceId":"x"}"#,
+    )));
+    assert_eq!(
+        (err.kind(), err.name()),
+        (ErrorKind::ExtensionName, Some("traceId"))
+    );
 }
 
 #[test]
@@ -435,7 +544,14 @@ fn null_or_non_json_structured_value() {
     let err = decode_err(&structured(None));
     assert_eq!(err.kind(), ErrorKind::Missing);
     assert_eq!(err.location(), Some(&Location::Value));
-    for value in ["", "not json", "[1,2]", "\"s\"", r#"{"specversion":"1.0""#, "{} {}"] {
+    for value in [
+        "",
+        "not json",
+        "[1,2]",
+        "\"s\"",
+        r#"{"specversion":"1.0""#,
+        "{} {}",
+    ] {
         let err = decode_err(&structured(Some(value)));
         assert_eq!(err.kind(), ErrorKind::Json, "{value}");
         assert_eq!(err.location(), Some(&Location::Value), "{value}");
@@ -454,7 +570,10 @@ fn data_and_data_base64_together() {
 fn not_a_cloudevent_at_all() {
     for msg in [
         message(&[], Some(r#"{"a":1}"#)),
-        message(&[("content-type", Some("application/json"))], Some(r#"{"id":"1"}"#)),
+        message(
+            &[("content-type", Some("application/json"))],
+            Some(r#"{"id":"1"}"#),
+        ),
         message(&[("traceparent", Some("x"))], None),
         Message::default(),
     ] {
@@ -465,10 +584,18 @@ fn not_a_cloudevent_at_all() {
 
 #[test]
 fn unsupported_structured_format() {
-    for ct in ["application/cloudevents+avro", "application/cloudevents+protobuf", "application/cloudevents"] {
+    for ct in [
+        "application/cloudevents+avro",
+        "application/cloudevents+protobuf",
+        "application/cloudevents",
+    ] {
         let msg = message(&[("content-type", Some(ct))], Some("x"));
         let err = decode_err(&msg);
-        assert_eq!((err.kind(), err.name()), (ErrorKind::UnsupportedFormat, Some("content-type")), "{ct}");
+        assert_eq!(
+            (err.kind(), err.name()),
+            (ErrorKind::UnsupportedFormat, Some("content-type")),
+            "{ct}"
+        );
     }
 }
 
@@ -477,7 +604,10 @@ fn binary_value_that_is_not_json_under_a_json_type() {
     let mut msg = binary_with("x", None);
     msg.value = Some(b"{not json".to_vec());
     let err = decode_err(&msg);
-    assert_eq!((err.kind(), err.location()), (ErrorKind::Json, Some(&Location::Value)));
+    assert_eq!(
+        (err.kind(), err.location()),
+        (ErrorKind::Json, Some(&Location::Value))
+    );
 }
 
 #[test]
@@ -489,7 +619,8 @@ fn bad_extension_values_in_structured_mode() {
         ("4294967296", ErrorKind::Invalid),
         ("\"a\\u0000b\"", ErrorKind::Invalid),
     ] {
-        let json = format!(r#"{{"specversion":"1.0","id":"1","source":"s","type":"t","ext":{value}}}"#);
+        let json =
+            format!(r#"{{"specversion":"1.0","id":"1","source":"s","type":"t","ext":{value}}}"#);
         let err = decode_err(&structured(Some(&json)));
         assert_eq!((err.kind(), err.name()), (kind, Some("ext")), "{value}");
     }
@@ -498,23 +629,43 @@ fn bad_extension_values_in_structured_mode() {
 #[test]
 fn control_characters_in_attributes() {
     let err = decode_err(&binary_with("ce_subject", Some("a\nb")));
-    assert_eq!((err.kind(), err.name()), (ErrorKind::Invalid, Some("ce_subject")));
+    assert_eq!(
+        (err.kind(), err.name()),
+        (ErrorKind::Invalid, Some("ce_subject"))
+    );
 }
 
 #[test]
 fn duplicate_members_in_structured_mode() {
-    let err = decode_err(&structured(Some(r#"{"specversion":"1.0","id":"1","id":"2","source":"s","type":"t"}"#)));
+    let err = decode_err(&structured(Some(
+        r#"{"specversion":"1.0","id":"1","id":"2","source":"s","type":"t"}"#,
+    )));
     assert_eq!((err.kind(), err.name()), (ErrorKind::Duplicate, Some("id")));
-    let err = decode_err(&structured(Some(r#"{"specversion":"1.0","id":"1","source":"s","type":"t","x":"a","x":"b"}"#)));
+    let err = decode_err(&structured(Some(
+        r#"{"specversion":"1.0","id":"1","source":"s","type":"t","x":"a","x":"b"}"#,
+    )));
     assert_eq!((err.kind(), err.name()), (ErrorKind::Duplicate, Some("x")));
 }
 
 #[test]
 fn extension_values_keep_their_type_in_structured_mode() {
-    let event = wire(r#"{"specversion":"1.0","id":"1","source":"s","type":"t","flag":false,"n":-3,"s":"x"}"#);
+    let event = wire(
+        r#"{"specversion":"1.0","id":"1","source":"s","type":"t","flag":false,"n":-3,"s":"x"}"#,
+    );
     let back = decoded(&Encoder::new(Mode::Structured).encode_wire(&event).unwrap());
-    assert_eq!(back.extension("flag"), Some(&ExtensionValue::Boolean(false)));
+    assert_eq!(
+        back.extension("flag"),
+        Some(&ExtensionValue::Boolean(false))
+    );
     assert_eq!(back.extension("n"), Some(&ExtensionValue::Integer(-3)));
-    let back = decoded(&Encoder::new(Mode::Binary).allow_tombstones(true).encode_wire(&event).unwrap());
-    assert_eq!(back.extension("flag"), Some(&ExtensionValue::String("false".into())));
+    let back = decoded(
+        &Encoder::new(Mode::Binary)
+            .allow_tombstones(true)
+            .encode_wire(&event)
+            .unwrap(),
+    );
+    assert_eq!(
+        back.extension("flag"),
+        Some(&ExtensionValue::String("false".into()))
+    );
 }

@@ -135,7 +135,9 @@ fn typed_payload_round_trips_and_matches_raw() {
     assert_eq!(sdk.ty(), "com.gridflow.invite.created");
     assert_eq!(
         sdk.extension("aggregateid"),
-        Some(&cloudevents::event::ExtensionValue::String("invite-123".into()))
+        Some(&cloudevents::event::ExtensionValue::String(
+            "invite-123".into()
+        ))
     );
     assert_eq!(sdk.time().unwrap().timestamp_subsec_nanos(), 123_456_789);
     assert_eq!(OutboxEvent::<InviteCreated>::try_from(&sdk).unwrap(), event);
@@ -146,7 +148,10 @@ fn typed_payload_round_trips_and_matches_raw() {
         Some(r#"{"email":"zoë@example.com","roles":["admin"],"seats":18446744073709551615}"#)
     );
     let json = raw.to_message_json().unwrap();
-    assert_eq!(OutboxEvent::<InviteCreated>::from_message_json(&json).unwrap(), event);
+    assert_eq!(
+        OutboxEvent::<InviteCreated>::from_message_json(&json).unwrap(),
+        event
+    );
 }
 
 #[test]
@@ -164,21 +169,34 @@ fn canonical_mapping_writes_the_table() {
         extensions,
         [
             ("aggregateid", "invite-123".to_owned()),
-            ("causationid", "00000000-0000-0000-0000-000000000008".to_owned()),
-            ("correlationid", "00000000-0000-0000-0000-000000000007".to_owned()),
+            (
+                "causationid",
+                "00000000-0000-0000-0000-000000000008".to_owned()
+            ),
+            (
+                "correlationid",
+                "00000000-0000-0000-0000-000000000007".to_owned()
+            ),
             ("dataversion", "1.0".to_owned()),
             ("partitionkey", "invite-123".to_owned()),
         ]
     );
     let json = String::from_utf8(wire.to_json()).unwrap();
-    assert!(json.contains(r#""time":"2024-05-01T10:00:00.123456789Z""#), "{json}");
+    assert!(
+        json.contains(r#""time":"2024-05-01T10:00:00.123456789Z""#),
+        "{json}"
+    );
 }
 
 #[test]
 fn partition_key_override_is_carried() {
     let event = invite().with_partition_key("tenant-7");
     let wire = event.to_wire(&Profile::Canonical).unwrap();
-    assert_eq!(wire.extension("partitionkey").and_then(ExtensionValue::as_str), Some("tenant-7"));
+    assert_eq!(
+        wire.extension("partitionkey")
+            .and_then(ExtensionValue::as_str),
+        Some("tenant-7")
+    );
     let back = OutboxEvent::<InviteCreated>::from_wire(wire, &Profile::Canonical).unwrap();
     assert_eq!(back.partition_key(), "tenant-7");
     // A key equal to the aggregate id is the default, not an override.
@@ -197,19 +215,29 @@ fn absent_dataversion_and_partitionkey_take_their_defaults() {
 #[test]
 fn other_content_types_are_carried_as_bytes_or_text() {
     for (member, expected) in [
-        (r#""datacontenttype":"text/plain","data":"hé""#, Payload::Text("hé".into())),
-        (r#""datacontenttype":"application/octet-stream","data_base64":"/wA=""#, Payload::Binary(vec![0xff, 0])),
+        (
+            r#""datacontenttype":"text/plain","data":"hé""#,
+            Payload::Text("hé".into()),
+        ),
+        (
+            r#""datacontenttype":"application/octet-stream","data_base64":"/wA=""#,
+            Payload::Binary(vec![0xff, 0]),
+        ),
     ] {
         let json = format!(
             r#"{{"specversion":"1.0","id":"0d6f8a52-5a1f-4bb3-9d0e-3c8f6f5f2a11","source":"s","type":"com.a.b","time":"2024-05-01T10:00:00Z","aggregateid":"agg",{member}}}"#
         );
         let original = wire(&json);
-        let event = OutboxEvent::<Payload>::from_wire(original.clone(), &Profile::Canonical).unwrap();
+        let event =
+            OutboxEvent::<Payload>::from_wire(original.clone(), &Profile::Canonical).unwrap();
         assert_eq!(event.payload(), &expected);
         let again = event.to_wire(&Profile::Canonical).unwrap();
         assert_eq!(again.data(), original.data());
         // The to_message() layout has no place for such a payload: an error, not a loss.
-        assert_eq!(event.to_message_json().unwrap_err().kind(), ErrorKind::Payload);
+        assert_eq!(
+            event.to_message_json().unwrap_err().kind(),
+            ErrorKind::Payload
+        );
     }
 }
 
@@ -252,7 +280,10 @@ fn bad_uuids() {
         let err = bad_message(field, value);
         assert_eq!(err.kind(), ErrorKind::Invalid, "{field}={value}");
         assert_eq!(err.name(), Some(field));
-        assert!(err.to_string().contains("is not a hyphenated UUID"), "{err}");
+        assert!(
+            err.to_string().contains("is not a hyphenated UUID"),
+            "{err}"
+        );
     }
     let json = r#"{"specversion":"1.0","id":"evt-1","source":"s","type":"com.a.b","time":"2024-05-01T10:00:00Z","aggregateid":"agg","data":{}}"#;
     let err = OutboxEvent::<Payload>::from_wire(wire(json), &Profile::Canonical).unwrap_err();
@@ -262,25 +293,54 @@ fn bad_uuids() {
 #[test]
 fn empty_aggregate_id() {
     let err = bad_message("aggregate_id", r#""""#);
-    assert_eq!((err.kind(), err.name()), (ErrorKind::Invalid, Some("aggregate_id")));
-    let err = OutboxEvent::new(uuid::Uuid::nil(), "com.a.b", "", chrono::Utc::now(), "s", ())
-        .unwrap_err();
-    assert_eq!((err.kind(), err.name()), (ErrorKind::Invalid, Some("aggregate_id")));
+    assert_eq!(
+        (err.kind(), err.name()),
+        (ErrorKind::Invalid, Some("aggregate_id"))
+    );
+    let err = OutboxEvent::new(
+        uuid::Uuid::nil(),
+        "com.a.b",
+        "",
+        chrono::Utc::now(),
+        "s",
+        (),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.name()),
+        (ErrorKind::Invalid, Some("aggregate_id"))
+    );
     assert_eq!(err.to_string(), "field `aggregate_id`: must not be empty");
 }
 
 #[test]
 fn event_type_not_reverse_dns() {
-    for ty in ["InviteCreated", "invite created", "com..invite", "com.invite."] {
+    for ty in [
+        "InviteCreated",
+        "invite created",
+        "com..invite",
+        "com.invite.",
+    ] {
         let err = bad_message("event_type", &quoted(ty));
-        assert_eq!((err.kind(), err.name()), (ErrorKind::Invalid, Some("event_type")), "{ty}");
-        assert!(err.to_string().contains("is not a reverse-DNS event type"), "{err}");
+        assert_eq!(
+            (err.kind(), err.name()),
+            (ErrorKind::Invalid, Some("event_type")),
+            "{ty}"
+        );
+        assert!(
+            err.to_string().contains("is not a reverse-DNS event type"),
+            "{err}"
+        );
     }
 }
 
 #[test]
 fn unparsable_time() {
-    for time in [r#""yesterday""#, r#""2024-13-01T00:00:00Z""#, "1714557600000"] {
+    for time in [
+        r#""yesterday""#,
+        r#""2024-13-01T00:00:00Z""#,
+        "1714557600000",
+    ] {
         let err = bad_message("occurred_at", time);
         assert_eq!(err.name(), Some("occurred_at"), "{time}");
         assert_eq!(err.kind(), ErrorKind::Invalid, "{time}");
@@ -289,16 +349,31 @@ fn unparsable_time() {
 
 #[test]
 fn missing_required_attribute() {
-    for field in ["event_id", "event_type", "aggregate_id", "occurred_at", "source"] {
+    for field in [
+        "event_id",
+        "event_type",
+        "aggregate_id",
+        "occurred_at",
+        "source",
+    ] {
         let err = bad_message(field, "<absent>");
         assert_eq!((err.kind(), err.name()), (ErrorKind::Missing, Some(field)));
     }
     for (attribute, json) in [
-        ("aggregateid", r#"{"specversion":"1.0","id":"0d6f8a52-5a1f-4bb3-9d0e-3c8f6f5f2a11","source":"s","type":"com.a.b","time":"2024-05-01T10:00:00Z","data":{}}"#),
-        ("time", r#"{"specversion":"1.0","id":"0d6f8a52-5a1f-4bb3-9d0e-3c8f6f5f2a11","source":"s","type":"com.a.b","aggregateid":"a","data":{}}"#),
+        (
+            "aggregateid",
+            r#"{"specversion":"1.0","id":"0d6f8a52-5a1f-4bb3-9d0e-3c8f6f5f2a11","source":"s","type":"com.a.b","time":"2024-05-01T10:00:00Z","data":{}}"#,
+        ),
+        (
+            "time",
+            r#"{"specversion":"1.0","id":"0d6f8a52-5a1f-4bb3-9d0e-3c8f6f5f2a11","source":"s","type":"com.a.b","aggregateid":"a","data":{}}"#,
+        ),
     ] {
         let err = OutboxEvent::<Payload>::from_wire(wire(json), &Profile::Canonical).unwrap_err();
-        assert_eq!((err.kind(), err.name()), (ErrorKind::Missing, Some(attribute)));
+        assert_eq!(
+            (err.kind(), err.name()),
+            (ErrorKind::Missing, Some(attribute))
+        );
     }
 }
 
@@ -329,7 +404,10 @@ fn payload_that_does_not_match_its_type() {
 #[test]
 fn source_not_a_uri_reference() {
     let err = bad_message("source", r#""user service""#);
-    assert_eq!((err.kind(), err.name()), (ErrorKind::Invalid, Some("source")));
+    assert_eq!(
+        (err.kind(), err.name()),
+        (ErrorKind::Invalid, Some("source"))
+    );
 }
 
 #[test]
@@ -369,6 +447,9 @@ fn data_kinds_survive_the_sdk() {
         let sdk = Event::try_from(original.clone()).unwrap();
         let back = WireEvent::try_from(&sdk).unwrap();
         assert_eq!(back.to_json(), original.to_json(), "{json}");
-        assert!(matches!(back.data(), None | Some(Data::Json(_) | Data::Text(_) | Data::Binary(_))));
+        assert!(matches!(
+            back.data(),
+            None | Some(Data::Json(_) | Data::Text(_) | Data::Binary(_))
+        ));
     }
 }

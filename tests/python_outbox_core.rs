@@ -34,12 +34,18 @@ fn cases() -> Vec<Case> {
 /// Python writes a naive datetime without an offset and keeps non-UTC offsets; this crate
 /// keeps the instant in UTC and always writes an offset. Same instant, UTC spelling.
 fn utc_isoformat(python: &str) -> String {
-    let instant = if python.len() > 19 && (python.ends_with("+00:00") || python[19..].contains(['+', '-'])) {
-        DateTime::parse_from_rfc3339(python).unwrap().with_timezone(&Utc)
-    } else {
-        python.parse::<chrono::NaiveDateTime>().unwrap().and_utc()
-    };
-    instant.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string().replace(".000000+", "+")
+    let instant =
+        if python.len() > 19 && (python.ends_with("+00:00") || python[19..].contains(['+', '-'])) {
+            DateTime::parse_from_rfc3339(python)
+                .unwrap()
+                .with_timezone(&Utc)
+        } else {
+            python.parse::<chrono::NaiveDateTime>().unwrap().and_utc()
+        };
+    instant
+        .format("%Y-%m-%dT%H:%M:%S%.6f+00:00")
+        .to_string()
+        .replace(".000000+", "+")
 }
 
 #[test]
@@ -71,7 +77,8 @@ fn profile_writes_what_cloudevents_formatter_writes() {
         let profile = Profile::PythonOutboxCore {
             source: Some(case.formatter_source.clone()),
         };
-        let ours: Value = serde_json::from_slice(&event.to_wire(&profile).unwrap().to_json()).unwrap();
+        let ours: Value =
+            serde_json::from_slice(&event.to_wire(&profile).unwrap().to_json()).unwrap();
         let mut expected = case.cloudevent.clone();
         let time = expected["time"].as_str().unwrap().to_owned();
         expected["time"] = utc_isoformat(&time).into();
@@ -86,8 +93,8 @@ fn profile_reads_cloudevents_formatter_output() {
     for case in cases() {
         let expected = OutboxEvent::<Payload>::from_message_json(case.message.as_bytes()).unwrap();
         let json = case.cloudevent.to_string();
-        let event = OutboxEvent::<Payload>::from_wire(wire(&json), &Profile::python_outbox_core())
-            .unwrap();
+        let event =
+            OutboxEvent::<Payload>::from_wire(wire(&json), &Profile::python_outbox_core()).unwrap();
         assert_eq!(event, expected);
     }
 }

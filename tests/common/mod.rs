@@ -34,7 +34,10 @@ pub fn golden(path: &str, actual: &str) {
         return;
     }
     let expected = std::fs::read_to_string(&file).unwrap_or_else(|e| {
-        panic!("{}: {e}; run with UPDATE_FIXTURES=1 to create it", file.display())
+        panic!(
+            "{}: {e}; run with UPDATE_FIXTURES=1 to create it",
+            file.display()
+        )
     });
     assert!(
         expected == actual,
@@ -162,8 +165,18 @@ pub fn extra_extensions() -> impl Strategy<Value = Vec<(String, ExtensionValue<'
 
 /// An outbox event with every optional part present or absent.
 pub fn outbox_event() -> impl Strategy<Value = OutboxEvent<Payload>> {
-    let ids = (uuid(), proptest::option::of(uuid()), proptest::option::of(uuid()));
-    let metadata = (event_type(), text(), instant(), source(), "[0-9]\\.[0-9](\\.[0-9])?");
+    let ids = (
+        uuid(),
+        proptest::option::of(uuid()),
+        proptest::option::of(uuid()),
+    );
+    let metadata = (
+        event_type(),
+        text(),
+        instant(),
+        source(),
+        "[0-9]\\.[0-9](\\.[0-9])?",
+    );
     let extras = (
         proptest::option::of(text()),
         proptest::option::of(text()),
@@ -174,11 +187,17 @@ pub fn outbox_event() -> impl Strategy<Value = OutboxEvent<Payload>> {
     (ids, metadata, json_object(), extras).prop_map(
         |((id, correlation, causation), (ty, aggregate, at, source, version), payload, extras)| {
             let (partition_key, subject, _, dataschema, extensions) = extras;
-            let mut event =
-                OutboxEvent::new(id, ty, aggregate, at, source, Payload::from_json(payload).unwrap())
-                    .unwrap()
-                    .with_data_version(version)
-                    .unwrap();
+            let mut event = OutboxEvent::new(
+                id,
+                ty,
+                aggregate,
+                at,
+                source,
+                Payload::from_json(payload).unwrap(),
+            )
+            .unwrap()
+            .with_data_version(version)
+            .unwrap();
             if let Some(id) = correlation {
                 event = event.with_correlation_id(id);
             }
@@ -209,16 +228,24 @@ fn data_member() -> impl Strategy<Value = (Option<String>, String)> {
             prop_oneof![
                 Just(None),
                 Just(Some("application/json".to_owned())),
-                Just(Some("application/vnd.gridflow+json; charset=utf-8".to_owned())),
+                Just(Some(
+                    "application/vnd.gridflow+json; charset=utf-8".to_owned()
+                )),
             ],
             json_value()
         )
             .prop_map(|(ct, v)| (ct, format!(r#","data":{v}"#))),
-        "\\PC{0,20}".prop_map(|s| (Some("text/plain".to_owned()), format!(r#","data":{}"#, quoted(&s)))),
+        "\\PC{0,20}".prop_map(|s| (
+            Some("text/plain".to_owned()),
+            format!(r#","data":{}"#, quoted(&s))
+        )),
         prop::collection::vec(any::<u8>(), 0..40).prop_map(|b| {
             use base64::Engine as _;
             let b64 = base64::engine::general_purpose::STANDARD.encode(b);
-            (Some("application/octet-stream".to_owned()), format!(r#","data_base64":"{b64}""#))
+            (
+                Some("application/octet-stream".to_owned()),
+                format!(r#","data_base64":"{b64}""#),
+            )
         }),
         Just((Some("application/json".to_owned()), String::new())),
     ]

@@ -1,0 +1,118 @@
+//! `outbox-ce`: the library's conversions on JSON Lines files and streams, and against a
+//! Kafka broker. Run `outbox-ce --help`.
+
+#[path = "outbox_ce/args.rs"]
+mod args;
+#[path = "outbox_ce/kafka.rs"]
+mod kafka;
+#[path = "outbox_ce/lines.rs"]
+mod lines;
+
+use std::io::{self, Write as _};
+use std::process::ExitCode;
+
+use outbox_cloudevents::interchange::Record;
+use outbox_cloudevents::{Encoder, OutboxEvent, Payload, WireEvent};
+
+use crate::args::{Command, Options, Parsed, Target};
+use crate::lines::Stream;
+
+/// An error that stops the run: exit status 2.
+type Fatal = Box<dyn std::error::Error>;
+
+/// The exit status of a run stopped because standard output was closed (as by `head`),
+/// the status of a process killed by SIGPIPE.
+const CLOSED_OUTPUT: u8 = 141;
+
+fn main() -> ExitCode {
+    let options = match args::parse(std::env::args_os().skip(1)) {
+        Ok(Parsed::Run(options)) => options,
+        Ok(Parsed::Help(text)) => {
+            let _ = io::stdout().write_all(text.as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version) => {
+            let _ = writeln!(io::stdout(), "outbox-ce {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "outbox-ce: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match options.command {
+        Command::Encode => encode(&options),
+        Command::Decode => decode(&options),
+        Command::Convert => convert(&options),
+        Command::Produce => kafka::produce(&options),
+        Command::Consume => kafka::consume(&options),
+    };
+    match result {
+        Ok(status) => status,
+        Err(e) if is_closed_output(&*e) => ExitCode::from(CLOSED_OUTPUT),
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "outbox-ce {}: {e}", options.command.name());
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_closed_output(error: &(dyn std::error::Error + 'static)) -> bool {
+    error
+        .downcast_ref::<io::Error>()
+        .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+/// Outbox events -> Kafka messages.
+fn encode(options: &Options) -> Result<ExitCode, Fatal> {
+    let encoder = Encoder::new(options.mode).profile(options.profile.clone());
+    map_lines(options, |line| {
+        let event = OutboxEvent::<Payload>::from_message_json(line)?;
+        Ok(Record::from(encoder.encode(&event)?).to_json())
+    })
+}
+
+/// Kafka messages -> outbox events or CloudEvents.
+fn decode(options: &Options) -> Result<ExitCode, Fatal> {
+    map_lines(options, |line| {
+        let record = Record::from_json(line)?;
+        let message = record.message.as_ref();
+        match options.to {
+            Target::CloudEvent => Ok(outbox_cloudevents::decode(&message)?.to_json()),
+            Target::Outbox | Target::Message => {
+                OutboxEvent::<Payload>::from_message(&message, &options.profile)?.to_message_json()
+            }
+        }
+    })
+}
+
+/// Outbox events <-> CloudEvents.
+fn convert(options: &Options) -> Result<ExitCode, Fatal> {
+    map_lines(options, |line| match options.to {
+        Target::CloudEvent => {
+            let event = OutboxEvent::<Payload>::from_message_json(line)?;
+            Ok(event.to_wire(&options.profile)?.to_json())
+        }
+        Target::Outbox | Target::Message => {
+            let event = WireEvent::from_json(line)?;
+            OutboxEvent::<Payload>::from_wire(event, &options.profile)?.to_message_json()
+        }
+    })
+}
+
+/// Writes `convert` of every input line, reporting the lines it fails on.
+fn map_lines(
+    options: &Options,
+    convert: impl Fn(&[u8]) -> outbox_cloudevents::Result<Vec<u8>>,
+) -> Result<ExitCode, Fatal> {
+    let mut input = lines::open(options.input.as_deref())?;
+    let mut stream = Stream::new(options.command.name(), options.quiet);
+    stream.each_line(&mut input, |stream, number, line| match convert(line) {
+        Ok(json) => stream.write(&json),
+        Err(e) => {
+            stream.fail(number, e);
+            Ok(())
+        }
+    })?;
+    Ok(stream.finish()?)
+}

@@ -1,0 +1,578 @@
+//! The `outbox-ce` binary on files and standard input: every subcommand on good input and on
+//! mixed good and bad lines, the `encode | decode` round trip on python-outbox-core's own
+//! events, and `--help`.
+#![cfg(feature = "cli")]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use outbox_cloudevents::interchange::Record;
+use outbox_cloudevents::{Encoder, Mode, OutboxEvent, Payload, Profile, WireEvent};
+
+const EVENTS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/python-outbox-core/events.jsonl"
+);
+const MODES: [(&str, Mode); 2] = [("binary", Mode::Binary), ("structured", Mode::Structured)];
+const COMMANDS: [&str; 5] = ["encode", "decode", "convert", "produce", "consume"];
+
+struct Run {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr.lines().collect()
+    }
+}
+
+fn outbox_ce(args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_outbox-ce"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        // Written from a thread so that a large input cannot dead-lock against the output.
+        thread::spawn(move || pipe.write_all(&input));
+    }
+    let output = child.wait_with_output().unwrap();
+    Run {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+fn events() -> Vec<String> {
+    std::fs::read_to_string(EVENTS)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn event(line: &str) -> OutboxEvent<Payload> {
+    OutboxEvent::from_message_json(line.as_bytes()).unwrap()
+}
+
+/// What the library makes of one outbox line, for comparison with the binary's output.
+fn encoded(line: &str, mode: Mode, profile: &Profile) -> String {
+    let message = Encoder::new(mode)
+        .profile(profile.clone())
+        .encode(&event(line))
+        .unwrap();
+    String::from_utf8(Record::from(message).to_json()).unwrap()
+}
+
+fn outbox_json(line: &str) -> String {
+    String::from_utf8(event(line).to_message_json().unwrap()).unwrap()
+}
+
+fn cloudevent_json(line: &str, profile: &Profile) -> String {
+    String::from_utf8(event(line).to_wire(profile).unwrap().to_json()).unwrap()
+}
+
+fn joined(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// Three good lines between a line that is not JSON, a blank line (skipped, but counted in
+/// the line numbers), a line ending in CRLF and a line with a bad field.
+fn mixed(good: &[String], bad_field: &str) -> (String, Vec<String>) {
+    let input = format!(
+        "{}\nnot json\n\n{}\r\n{bad_field}\n{}\n",
+        good[0], good[1], good[2]
+    );
+    (input, good[..3].to_vec())
+}
+
+fn assert_mixed(run: &Run, command: &str, expected_out: &[String], line_5: &str) {
+    assert_eq!(run.status, 1, "stderr: {}", run.stderr);
+    assert_eq!(run.lines(), expected_out, "good lines still go through");
+    let stderr = run.stderr_lines();
+    assert_eq!(stderr.len(), 3, "{stderr:?}");
+    assert!(stderr[0].starts_with("line 2: "), "{stderr:?}");
+    assert!(stderr[1].starts_with("line 5: "), "{stderr:?}");
+    assert!(stderr[1].contains(line_5), "{stderr:?}");
+    assert_eq!(stderr[2], format!("{command}: 5 in, 3 out, 2 failed"));
+}
+
+#[test]
+fn help_for_the_program_and_every_command() {
+    for flag in ["--help", "-h"] {
+        let run = outbox_ce(&[flag], None);
+        assert_eq!(run.status, 0);
+        assert!(run.stdout.starts_with("outbox-ce: "));
+        assert!(run.stdout.contains("Usage: outbox-ce <COMMAND>"));
+        for command in COMMANDS {
+            assert!(run.stdout.contains(&format!("\n  {command} ")), "{command}");
+        }
+        assert!(run.stderr.is_empty());
+    }
+    for command in COMMANDS {
+        // Help needs none of the required options.
+        for args in [vec![command, "--help"], vec![command, "-q", "-h"]] {
+            let run = outbox_ce(&args, None);
+            assert_eq!(run.status, 0, "{args:?}");
+            assert!(run.stdout.starts_with(&format!("outbox-ce {command}: ")));
+            assert!(run.stdout.contains(&format!("Usage: outbox-ce {command} ")));
+            let example = run.stdout.split("Example:\n").nth(1).unwrap();
+            assert!(
+                example.contains(&format!("outbox-ce {command} ")),
+                "{command}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_examples_in_the_help_run() {
+    for help in [vec!["--help"], vec!["convert", "--help"]] {
+        let text = outbox_ce(&help, None).stdout;
+        let example = text.split("Example:\n").nth(1).unwrap().trim();
+        let args: Vec<&str> = example.split_whitespace().skip(1).collect();
+        let run = outbox_ce(&args, None);
+        assert_eq!(run.status, 0, "{example}: {}", run.stderr);
+        assert_eq!(run.lines().len(), events().len(), "{example}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_with_2_and_say_what_is_wrong() {
+    let cases: &[(&[&str], &str)] = &[
+        (&[], "a command is needed"),
+        (&["frobnicate"], "`frobnicate` is not a command"),
+        (&["encode"], "--mode is required"),
+        (&["encode", "--mode", "avro"], "`avro` is not a mode"),
+        (
+            &["encode", "--mode", "binary", "--profile", "x"],
+            "`x` is not a profile",
+        ),
+        (&["encode", "--mode", "binary", "--max", "3"], "--max"),
+        (
+            &["encode", "--mode", "binary", "a", "b"],
+            "unexpected argument",
+        ),
+        (
+            &["encode", "--mode", "binary", "-", "b"],
+            "unexpected argument",
+        ),
+        (&["decode", "--to", "message"], "`message` is not one of"),
+        (&["convert"], "--to is required"),
+        (
+            &["produce", "--topic", "t", "--mode", "binary"],
+            "--brokers is required",
+        ),
+        (
+            &["consume", "--brokers", "b", "--topic", "t", "--max", "-1"],
+            "--max",
+        ),
+        (
+            &[
+                "consume",
+                "--brokers",
+                "b",
+                "--topic",
+                "t",
+                "--timeout",
+                "0",
+            ],
+            "--timeout",
+        ),
+        (
+            &["consume", "--brokers", "b", "--topic", "t", "file"],
+            "unexpected argument",
+        ),
+    ];
+    for (args, says) in cases {
+        let run = outbox_ce(args, None);
+        assert_eq!(run.status, 2, "{args:?}");
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("--help"), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+}
+
+#[test]
+fn an_unreadable_file_stops_the_run_with_2() {
+    let run = outbox_ce(&["encode", "--mode", "binary", "no/such/file.jsonl"], None);
+    assert_eq!(run.status, 2);
+    assert!(
+        run.stderr.contains("cannot read `no/such/file.jsonl`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn encode_writes_one_message_per_event_keyed_by_partition_key() {
+    let events = events();
+    for profile_name in ["canonical", "python-outbox-core"] {
+        let profile = match profile_name {
+            "canonical" => Profile::Canonical,
+            _ => Profile::python_outbox_core(),
+        };
+        for (mode_name, mode) in MODES {
+            let args = [
+                "encode",
+                "--mode",
+                mode_name,
+                "--profile",
+                profile_name,
+                EVENTS,
+            ];
+            let run = outbox_ce(&args, None);
+            assert_eq!(run.status, 0, "{}", run.stderr);
+            // Nothing but the count on a standard error that is not a terminal.
+            assert_eq!(run.stderr, "encode: 5 in, 5 out, 0 failed\n");
+            let expected: Vec<String> = events.iter().map(|l| encoded(l, mode, &profile)).collect();
+            assert_eq!(run.lines(), expected, "{mode_name} {profile_name}");
+            for (line, event) in run.lines().iter().zip(&events) {
+                let record = Record::from_json(line.as_bytes()).unwrap();
+                let key = self::event(event).partition_key().as_bytes().to_vec();
+                assert_eq!(record.message.key, Some(key));
+            }
+        }
+    }
+}
+
+#[test]
+fn encode_reports_bad_lines_and_writes_the_good_ones() {
+    let events = events();
+    let bad = events[3].replace("3f2c1a9e-8b7d-4c6e-9a5f-1b2c3d4e5f04", "not-a-uuid");
+    let (input, good) = mixed(&events, &bad);
+    for (mode_name, mode) in MODES {
+        let run = outbox_ce(&["encode", "--mode", mode_name], Some(input.as_bytes()));
+        let expected: Vec<String> = good
+            .iter()
+            .map(|l| encoded(l, mode, &Profile::Canonical))
+            .collect();
+        assert_mixed(&run, "encode", &expected, "field `event_id`");
+    }
+}
+
+#[test]
+fn decode_writes_outbox_events_and_cloudevents() {
+    let events = events();
+    for (mode_name, mode) in MODES {
+        let messages: Vec<String> = events
+            .iter()
+            .map(|l| encoded(l, mode, &Profile::Canonical))
+            .collect();
+        let input = joined(&messages);
+
+        let run = outbox_ce(&["decode"], Some(input.as_bytes()));
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        assert_eq!(run.stderr, "decode: 5 in, 5 out, 0 failed\n");
+        let expected: Vec<String> = events.iter().map(|l| outbox_json(l)).collect();
+        assert_eq!(run.lines(), expected, "{mode_name}");
+
+        let run = outbox_ce(&["decode", "--to", "cloudevent"], Some(input.as_bytes()));
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        let expected: Vec<String> = events
+            .iter()
+            .map(|l| cloudevent_json(l, &Profile::Canonical))
+            .collect();
+        assert_eq!(run.lines(), expected, "{mode_name}");
+    }
+}
+
+#[test]
+fn decode_reports_bad_lines_and_writes_the_good_ones() {
+    let events = events();
+    let messages: Vec<String> = events
+        .iter()
+        .map(|l| encoded(l, Mode::Binary, &Profile::Canonical))
+        .collect();
+    let bad = messages[3].replace("\"2024-05-06T07:08:09Z\"", "\"2024-13-06T07:08:09Z\"");
+    assert_ne!(bad, messages[3]);
+    let (input, good) = mixed(&messages, &bad);
+    let run = outbox_ce(&["decode"], Some(input.as_bytes()));
+    let expected: Vec<String> = good.iter().map(|l| outbox_json(&events_of(l))).collect();
+    assert_mixed(&run, "decode", &expected, "header `ce_time`");
+
+    let run = outbox_ce(&["decode", "--to", "cloudevent"], Some(input.as_bytes()));
+    let expected: Vec<String> = good
+        .iter()
+        .map(|l| cloudevent_json(&events_of(l), &Profile::Canonical))
+        .collect();
+    assert_mixed(&run, "decode", &expected, "header `ce_time`");
+}
+
+/// The outbox line a binary-mode message of the fixture was encoded from.
+fn events_of(message: &str) -> String {
+    let events = events();
+    events
+        .iter()
+        .find(|e| encoded(e, Mode::Binary, &Profile::Canonical) == message)
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn decode_reads_what_the_peer_sdks_write_and_reports_what_they_get_wrong() {
+    // Every message the Python and JavaScript SDKs wrote for the interop events, fed to the
+    // binary: each line is written exactly as the library decodes it, or reported by number.
+    for peer in ["python-core", "python-v1", "javascript"] {
+        for mode in ["binary", "structured"] {
+            let path = format!(
+                "{}/fixtures/interop/from-{peer}-{mode}.jsonl",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let messages: Vec<String> = std::fs::read_to_string(&path)
+                .unwrap()
+                .lines()
+                .filter_map(|l| {
+                    let entry: serde_json::Value = serde_json::from_str(l).unwrap();
+                    entry.get("message").map(|m| m.to_string())
+                })
+                .collect();
+            let run = outbox_ce(
+                &["decode", "--to", "cloudevent"],
+                Some(joined(&messages).as_bytes()),
+            );
+            let mut out = run.lines().into_iter();
+            let mut failed = 0;
+            for (i, message) in messages.iter().enumerate() {
+                let record = Record::from_json(message.as_bytes()).unwrap();
+                match outbox_cloudevents::decode(&record.message.as_ref()) {
+                    Ok(event) => {
+                        let json = String::from_utf8(event.to_json()).unwrap();
+                        assert_eq!(out.next(), Some(json.as_str()), "{peer} {mode} {i}");
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        let report = format!("line {}: {e}", i + 1);
+                        assert!(run.stderr_lines().contains(&report.as_str()), "{report}");
+                    }
+                }
+            }
+            assert_eq!(out.next(), None);
+            assert_eq!(run.status, i32::from(failed > 0), "{peer} {mode}");
+            let count = format!(
+                "decode: {} in, {} out, {failed} failed",
+                messages.len(),
+                messages.len() - failed
+            );
+            assert_eq!(run.stderr_lines().last(), Some(&count.as_str()));
+        }
+    }
+}
+
+#[test]
+fn convert_goes_both_ways() {
+    let events = events();
+    for (profile_name, profile) in [
+        ("canonical", Profile::Canonical),
+        ("python-outbox-core", Profile::python_outbox_core()),
+    ] {
+        let run = outbox_ce(
+            &[
+                "convert",
+                "--to",
+                "cloudevent",
+                "--profile",
+                profile_name,
+                EVENTS,
+            ],
+            None,
+        );
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        assert_eq!(run.stderr, "convert: 5 in, 5 out, 0 failed\n");
+        let expected: Vec<String> = events
+            .iter()
+            .map(|l| cloudevent_json(l, &profile))
+            .collect();
+        assert_eq!(run.lines(), expected);
+
+        let back = outbox_ce(
+            &["convert", "--to", "outbox", "--profile", profile_name],
+            Some(run.stdout.as_bytes()),
+        );
+        assert_eq!(back.status, 0, "{}", back.stderr);
+        let expected: Vec<String> = events.iter().map(|l| outbox_json(l)).collect();
+        assert_eq!(back.lines(), expected, "{profile_name}");
+    }
+}
+
+#[test]
+fn convert_reports_bad_lines_and_writes_the_good_ones() {
+    let events = events();
+    let bad = events[3].replace("\"payment-service\"", "\"not a uri reference\"");
+    let (input, good) = mixed(&events, &bad);
+    let run = outbox_ce(&["convert", "--to", "cloudevent"], Some(input.as_bytes()));
+    let expected: Vec<String> = good
+        .iter()
+        .map(|l| cloudevent_json(l, &Profile::Canonical))
+        .collect();
+    assert_mixed(&run, "convert", &expected, "field `source`");
+
+    let cloudevents: Vec<String> = events
+        .iter()
+        .map(|l| cloudevent_json(l, &Profile::Canonical))
+        .collect();
+    let bad = cloudevents[3].replace("\"specversion\":\"1.0\"", "\"specversion\":\"0.3\"");
+    let (input, good) = mixed(&cloudevents, &bad);
+    let run = outbox_ce(&["convert", "--to", "outbox"], Some(input.as_bytes()));
+    let expected: Vec<String> = good
+        .iter()
+        .map(|ce| {
+            let wire = WireEvent::from_json(ce.as_bytes()).unwrap();
+            let event = OutboxEvent::<Payload>::from_wire(wire, &Profile::Canonical).unwrap();
+            String::from_utf8(event.to_message_json().unwrap()).unwrap()
+        })
+        .collect();
+    assert_mixed(&run, "convert", &expected, "specversion");
+}
+
+#[test]
+fn stdin_and_a_file_give_the_same_output() {
+    let input = std::fs::read(EVENTS).unwrap();
+    let from_file = outbox_ce(&["encode", "--mode", "binary", EVENTS], None);
+    let from_dash = outbox_ce(&["encode", "--mode", "binary", "-"], Some(&input));
+    let from_stdin = outbox_ce(&["encode", "--mode", "binary"], Some(&input));
+    assert_eq!(from_file.status, 0);
+    assert_eq!(from_file.lines().len(), 5);
+    for run in [&from_dash, &from_stdin] {
+        assert_eq!(run.status, 0);
+        assert_eq!(run.stdout, from_file.stdout);
+        assert_eq!(run.stderr, from_file.stderr);
+    }
+}
+
+/// The instant an `occurred_at` names; python-outbox-core writes naive UTC times without an
+/// offset.
+fn instant(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
+        })
+        .unwrap()
+}
+
+fn occurred_at(line: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(line).unwrap();
+    value["occurred_at"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn encode_then_decode_gives_back_the_fixture_events() {
+    let events = events();
+    let input = joined(&events);
+    for profile in ["canonical", "python-outbox-core"] {
+        for (mode, _) in MODES {
+            let encoded = outbox_ce(
+                &["encode", "--mode", mode, "--profile", profile],
+                Some(input.as_bytes()),
+            );
+            assert_eq!(encoded.status, 0, "{}", encoded.stderr);
+            let decoded = outbox_ce(
+                &["decode", "--profile", profile],
+                Some(encoded.stdout.as_bytes()),
+            );
+            assert_eq!(decoded.status, 0, "{}", decoded.stderr);
+            assert_eq!(decoded.lines().len(), events.len());
+            for (back, original) in decoded.lines().into_iter().zip(&events) {
+                // Byte for byte the same, payload included, except that `occurred_at` is
+                // written as the same instant in UTC with an offset.
+                let (was, is) = (occurred_at(original), occurred_at(back));
+                assert_eq!(instant(&was), instant(&is), "{mode} {profile}");
+                assert!(is.ends_with("+00:00"));
+                let original = original.replace(
+                    &format!("\"occurred_at\":\"{was}\""),
+                    &format!("\"occurred_at\":\"{is}\""),
+                );
+                assert_eq!(back, original, "{mode} {profile}");
+            }
+            // And a second round trip changes nothing at all.
+            let again = outbox_ce(
+                &["encode", "--mode", mode, "--profile", profile],
+                Some(decoded.stdout.as_bytes()),
+            );
+            let again = outbox_ce(
+                &["decode", "--profile", profile],
+                Some(again.stdout.as_bytes()),
+            );
+            assert_eq!(again.stdout, decoded.stdout, "{mode} {profile}");
+        }
+    }
+}
+
+#[test]
+fn output_comes_out_as_the_input_goes_in() {
+    // One line in and the stream still open: its message must come out without waiting for
+    // more input. The channel only guards against a hang; it measures nothing.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_outbox-ce"))
+        .args(["encode", "--mode", "binary"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let events = events();
+    writeln!(stdin, "{}", events[0]).unwrap();
+    stdin.flush().unwrap();
+    let (send, receive) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let mut stdout = BufReader::new(stdout);
+        let _ = stdout.read_line(&mut line);
+        let _ = send.send(line);
+    });
+    let line = receive.recv_timeout(Duration::from_secs(120));
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = line.expect("the first message did not come out while the input stayed open");
+    assert_eq!(
+        line.trim_end(),
+        encoded(&events[0], Mode::Binary, &Profile::Canonical)
+    );
+}
+
+#[test]
+fn a_closed_output_stops_the_run_quietly() {
+    let input = joined(&events()).repeat(2000);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_outbox-ce"))
+        .args(["encode", "--mode", "binary"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().unwrap();
+    // The run may stop before it has read everything: a write error here is expected.
+    let _ = stdin.write_all(input.as_bytes());
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(141));
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
