@@ -222,7 +222,8 @@ impl Encoder {
     ///
     /// # Errors
     /// [`ErrorKind::Tombstone`] for an event without data in binary mode unless tombstones
-    /// are allowed.
+    /// are allowed; [`ErrorKind::Invalid`] for bytes or text data under a JSON content type
+    /// (or none) in binary mode, which would come back as JSON or not at all.
     pub fn encode_wire(&self, event: &WireEvent<'_>) -> Result<Message> {
         let key = match &self.key {
             Some(mapper) => mapper(event),
@@ -247,6 +248,20 @@ impl Encoder {
                         "the event has no data, so its binary-mode message would have no value: a tombstone on a compacted topic; allow tombstones to send it",
                     )
                     .at(Location::Value));
+                }
+                if let Some(data @ (Data::Binary(_) | Data::Text(_))) = &event.data
+                    && is_json_content_type(event.datacontenttype())
+                {
+                    // The value of a binary-mode message under a JSON (or no) content type is
+                    // read as JSON: bytes or text there would not come back as they went.
+                    let what = if matches!(data, Data::Binary(_)) { "bytes" } else { "text" };
+                    return Err(Error::new(
+                        ErrorKind::Invalid,
+                        format!(
+                            "{what} under a JSON content type cannot be carried in binary mode, where the value is read as JSON; use structured mode or a non-JSON content type"
+                        ),
+                    )
+                    .attribute("data"));
                 }
                 Ok(Message {
                     key,

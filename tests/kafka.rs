@@ -669,3 +669,18 @@ fn extension_values_keep_their_type_in_structured_mode() {
         Some(&ExtensionValue::String("false".into()))
     );
 }
+
+#[test]
+fn bytes_under_a_json_content_type_are_refused_in_binary_mode() {
+    for json in [
+        r#"{"specversion":"1.0","id":"a","source":"s","type":"t","datacontenttype":"application/json","data_base64":"AAE="}"#,
+        r#"{"specversion":"1.0","id":"a","source":"s","type":"t","data_base64":""}"#,
+    ] {
+        let event = wire(json);
+        let err = Encoder::new(Mode::Binary).encode_wire(&event).unwrap_err();
+        assert_eq!((err.kind(), err.name()), (ErrorKind::Invalid, Some("data")), "{json}");
+        // Structured mode carries them exactly.
+        let message = Encoder::new(Mode::Structured).encode_wire(&event).unwrap();
+        assert_eq!(decoded(&message), event);
+    }
+}
