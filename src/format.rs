@@ -139,7 +139,11 @@ fn write_member(out: &mut Vec<u8>, name: &str) {
 pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
     // JSON escapes only `"`, `\` and U+0000–U+001F (RFC 8259, section 7), and so does
     // serde_json: a string without them is written as it is.
-    if !value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    // (A fold without early exit, so that it runs on whole vectors.)
+    let escapes = value.bytes().fold(false, |escapes, b| {
+        escapes | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !escapes {
         out.reserve(value.len() + 2);
         out.push(b'"');
         out.extend_from_slice(value.as_bytes());

@@ -237,10 +237,22 @@ mod tests {
     #[test]
     fn bad_lines_are_errors() {
         for (line, needle) in [
-            (r#"{"key":null,"headers":[],"value":{"base64":"!!"}}"#, "value: not valid base64"),
-            (r#"{"key":null,"headers":[["h",{"base64":"%"}]],"value":null}"#, "header `h`"),
-            (r#"{"key":null,"headers":[],"value":null,"extra":1}"#, "unknown field"),
-            (r#"{"key":{"b64":"AA=="},"headers":[],"value":null}"#, "base64"),
+            (
+                r#"{"key":null,"headers":[],"value":{"base64":"!!"}}"#,
+                "value: not valid base64",
+            ),
+            (
+                r#"{"key":null,"headers":[["h",{"base64":"%"}]],"value":null}"#,
+                "header `h`",
+            ),
+            (
+                r#"{"key":null,"headers":[],"value":null,"extra":1}"#,
+                "unknown field",
+            ),
+            (
+                r#"{"key":{"b64":"AA=="},"headers":[],"value":null}"#,
+                "base64",
+            ),
             (r#"{"key":1,"headers":[],"value":null}"#, "a string or"),
             (r#"{"key":null,"value":null}"#, "missing field `headers`"),
         ] {

@@ -254,7 +254,11 @@ impl Encoder {
                 {
                     // The value of a binary-mode message under a JSON (or no) content type is
                     // read as JSON: bytes or text there would not come back as they went.
-                    let what = if matches!(data, Data::Binary(_)) { "bytes" } else { "text" };
+                    let what = if matches!(data, Data::Binary(_)) {
+                        "bytes"
+                    } else {
+                        "text"
+                    };
                     return Err(Error::new(
                         ErrorKind::Invalid,
                         format!(
