@@ -678,7 +678,11 @@ fn bytes_under_a_json_content_type_are_refused_in_binary_mode() {
     ] {
         let event = wire(json);
         let err = Encoder::new(Mode::Binary).encode_wire(&event).unwrap_err();
-        assert_eq!((err.kind(), err.name()), (ErrorKind::Invalid, Some("data")), "{json}");
+        assert_eq!(
+            (err.kind(), err.name()),
+            (ErrorKind::Invalid, Some("data")),
+            "{json}"
+        );
         // Structured mode carries them exactly.
         let message = Encoder::new(Mode::Structured).encode_wire(&event).unwrap();
         assert_eq!(decoded(&message), event);
