@@ -140,18 +140,48 @@ pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
     // JSON escapes only `"`, `\` and U+0000–U+001F (RFC 8259, section 7), and so does
     // serde_json: a string without them is written as it is.
     // (A fold without early exit, so that it runs on whole vectors.)
-    let escapes = value.bytes().fold(false, |escapes, b| {
-        escapes | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
+    let escapes = value
+        .bytes()
+        .fold(false, |escapes, b| escapes | needs_escape(b));
+    out.reserve(value.len() + 2);
+    out.push(b'"');
     if !escapes {
-        out.reserve(value.len() + 2);
-        out.push(b'"');
         out.extend_from_slice(value.as_bytes());
         out.push(b'"');
         return;
     }
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, value);
+    // The runs between escapes are copied whole; the escapes are serde_json's: the short
+    // forms `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, else `\u00XX` in lower-case hex.
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !needs_escape(b) {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        start = i + 1;
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
 }
 
 /// A string that borrows from the input when it holds no escapes.
@@ -457,6 +487,25 @@ pub(crate) fn check_specversion(value: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let every_ascii: String = (0u8..0x80).map(char::from).collect();
+        for value in [
+            every_ascii.as_str(),
+            "",
+            "plain",
+            "Zoë 🚀 \u{2028} \u{7f}",
+            "\"\"\\",
+        ] {
+            let mut out = Vec::new();
+            write_str(&mut out, value);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(value).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn borrows_when_nothing_is_escaped() {

@@ -61,20 +61,19 @@ impl<P: ToData> OutboxEvent<P> {
             )
             .attribute("data"));
         };
-        let members = object_members(raw.get()).map_err(|e| {
+        let members = object_body(raw.get()).ok_or_else(|| {
             Error::new(
                 ErrorKind::Payload,
                 "the to_message() layout holds only a JSON object payload",
             )
             .attribute("data")
-            .caused_by(e)
         })?;
-        if let Some((clash, _)) = members.iter().find(|(k, _)| METADATA.contains(&k.as_ref())) {
+        if let Some(clash) = top_level_keys(members).find(|k| METADATA.contains(&k.as_ref())) {
             return Err(Error::new(
                 ErrorKind::Payload,
                 format!(
                     "payload member {} clashes with an outbox field",
-                    quote(clash)
+                    quote(&clash)
                 ),
             )
             .attribute("data"));
@@ -107,11 +106,9 @@ impl<P: ToData> OutboxEvent<P> {
                 None => out.extend_from_slice(b"\":null"),
             }
         }
-        for (key, value) in &members {
+        if !members.is_empty() {
             out.push(b',');
-            write_str(&mut out, key);
-            out.push(b':');
-            out.extend_from_slice(value.get().as_bytes());
+            out.extend_from_slice(members.as_bytes());
         }
         if let Some(key) = &self.partition_key {
             out.extend_from_slice(b",\"partition_key\":");
@@ -207,7 +204,14 @@ impl<P: FromData> OutboxEvent<P> {
             match meta[i] {
                 None => Ok(None),
                 Some(raw) => {
-                    let scalar: Scalar<'_> = serde_json::from_str(raw.get()).map_err(|e| {
+                    let text = raw.get();
+                    // A string without escapes is its own text; anything else is parsed.
+                    if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
+                        && !inner.contains('\\')
+                    {
+                        return Ok(Some(Cow::Borrowed(inner)));
+                    }
+                    let scalar: Scalar<'_> = serde_json::from_str(text).map_err(|e| {
                         Error::new(ErrorKind::Json, "bad JSON")
                             .caused_by(e)
                             .field(METADATA[i])
@@ -331,12 +335,61 @@ impl<P: FromData> OutboxEvent<P> {
 
 type Members<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
 
-/// The members of a JSON object, in order, values as raw text.
-fn object_members(json: &str) -> Result<Members<'_>> {
-    object_members_bytes(json.as_bytes())
+/// The members of a JSON object's text, between its braces and without the white space
+/// around them; `None` when the text is not an object.
+fn object_body(object: &str) -> Option<&str> {
+    let inner = object.trim().strip_prefix('{')?.strip_suffix('}')?;
+    Some(inner.trim())
 }
 
-fn object_members_bytes(json: &[u8]) -> Result<Members<'_>> {
+/// The keys of the members in `body` (an object's text between its braces, valid JSON as a
+/// `RawValue` guarantees), without parsing the values: strings are skipped by their quotes,
+/// nesting by its brackets.
+fn top_level_keys(body: &str) -> impl Iterator<Item = Cow<'_, str>> {
+    let bytes = body.as_bytes();
+    let mut i = 0;
+    let mut depth = 0usize;
+    let mut expect_key = true;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            let b = bytes[i];
+            i += 1;
+            match b {
+                b'"' => {
+                    let start = i;
+                    let mut escaped = false;
+                    while i < bytes.len() && bytes[i] != b'"' {
+                        if bytes[i] == b'\\' {
+                            escaped = true;
+                            i += 1;
+                        }
+                        i += 1;
+                    }
+                    let end = i.min(bytes.len());
+                    i += 1;
+                    if depth == 0 && std::mem::take(&mut expect_key) {
+                        let key = &body[start..end];
+                        return Some(if escaped {
+                            let quoted = &body[start - 1..(end + 1).min(body.len())];
+                            serde_json::from_str::<String>(quoted)
+                                .map_or(Cow::Borrowed(key), Cow::Owned)
+                        } else {
+                            Cow::Borrowed(key)
+                        });
+                    }
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                b',' if depth == 0 => expect_key = true,
+                _ => {}
+            }
+        }
+        None
+    })
+}
+
+/// The members of a JSON object, in order, values as raw text.
+pub(crate) fn object_members(json: &str) -> Result<Members<'_>> {
     struct V;
     impl<'de> Visitor<'de> for V {
         type Value = Members<'de>;
@@ -344,24 +397,47 @@ fn object_members_bytes(json: &[u8]) -> Result<Members<'_>> {
             f.write_str("a JSON object")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut members = Vec::new();
+            let mut members = Vec::with_capacity(16);
             while let Some(Str(key)) = map.next_key::<Str<'de>>()? {
                 members.push((key, map.next_value::<&'de RawValue>()?));
             }
             Ok(members)
         }
     }
-    let mut de = serde_json::Deserializer::from_slice(json);
-    let members = de
-        .deserialize_map(V)
+    let mut de = serde_json::Deserializer::from_str(json);
+    de.deserialize_map(V)
         .and_then(|m| de.end().map(|()| m))
         .map_err(|e| {
-            let text = String::from_utf8_lossy(json);
             Error::new(
                 ErrorKind::Json,
-                format!("{} is not one JSON object", quote(&text)),
+                format!("{} is not one JSON object", quote(json)),
             )
             .caused_by(e)
-        })?;
-    Ok(members)
+        })
+}
+
+fn object_members_bytes(json: &[u8]) -> Result<Members<'_>> {
+    // One UTF-8 check for the whole text; the members then borrow from a `str`.
+    match std::str::from_utf8(json) {
+        Ok(text) => object_members(text),
+        Err(e) => Err(Error::new(
+            ErrorKind::NotUtf8,
+            format!("{} is not UTF-8", quote(&String::from_utf8_lossy(json))),
+        )
+        .caused_by(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_level_keys_skip_nested_members_and_strings() {
+        let body = object_body(r#" { "a" : {"source":1, "x":[{"event_id":2}]}, "b\u0063":"s,\"t\"", "c":[1,{"d":2}] , "e":null } "#).unwrap();
+        let keys: Vec<Cow<'_, str>> = top_level_keys(body).collect();
+        assert_eq!(keys, ["a", "bc", "c", "e"]);
+        assert_eq!(top_level_keys("").count(), 0);
+        assert_eq!(object_body("[1]"), None);
+    }
 }
