@@ -576,3 +576,26 @@ fn a_closed_output_stops_the_run_quietly() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn a_pretty_printed_payload_stays_on_one_line() {
+    // Another producer's binary-mode value with line breaks between JSON tokens.
+    let message = r#"{"key":null,"headers":[["content-type","application/json"],["ce_specversion","1.0"],["ce_id","3f2c1a9e-8b7d-4c6e-9a5f-1b2c3d4e5f01"],["ce_source","s"],["ce_type","com.a.b"],["ce_time","2024-05-01T00:00:00Z"],["ce_aggregateid","a"]],"value":"{\n  \"a\": \"x\\ny\",\r\n  \"b\": [\n 2\n ]\n}"}"#;
+    for to in ["outbox", "cloudevent"] {
+        let run = outbox_ce(
+            &["decode", "-q", "--to", to],
+            Some(format!("{message}\n").as_bytes()),
+        );
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        let lines = run.lines();
+        assert_eq!(lines.len(), 1, "{to}: {lines:?}");
+        let value: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        let data = if to == "outbox" {
+            &value
+        } else {
+            &value["data"]
+        };
+        assert_eq!(data["a"], "x\ny", "{to}");
+        assert_eq!(data["b"], serde_json::json!([2]), "{to}");
+    }
+}

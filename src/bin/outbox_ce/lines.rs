@@ -117,9 +117,19 @@ impl Stream {
         self.taken
     }
 
-    /// Writes one line of output.
+    /// Writes one line of output. A payload from another producer may hold line breaks as
+    /// white space between JSON tokens (never inside a string, where JSON escapes them);
+    /// they are written as spaces, so that every record stays on one line.
     pub fn write(&mut self, json: &[u8]) -> io::Result<()> {
-        self.out.write_all(json)?;
+        if json.iter().any(|&b| b == b'\n' || b == b'\r') {
+            let one_line: Vec<u8> = json
+                .iter()
+                .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
+                .collect();
+            self.out.write_all(&one_line)?;
+        } else {
+            self.out.write_all(json)?;
+        }
         self.out.write_all(b"\n")?;
         self.written += 1;
         Ok(())
