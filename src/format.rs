@@ -444,7 +444,7 @@ impl<'a> Fields<'a> {
             data,
             time_style: TimeStyle::Canonical,
         };
-        event.validate()?;
+        event.validate_read()?;
         Ok(event)
     }
 }

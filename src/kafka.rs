@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind, Location, Result, quote};
 use crate::event::{JSON, OutboxEvent};
 use crate::format::check_specversion;
 use crate::mapping::Profile;
-use crate::names::{RESERVED, check_extension_name};
+use crate::names::{RESERVED, check_extension_name, check_string};
 use crate::payload::{FromData, ToData};
 use crate::time;
 use crate::wire::{Data, ExtensionValue, TimeStyle, WireEvent, is_json_content_type};
@@ -493,6 +493,7 @@ fn decode_binary<'a>(
             Some(i) => core[i] = Some(value),
             None => {
                 check_extension_name(attribute).map_err(|e| e.header(header.name))?;
+                check_string(value).map_err(|e| e.header(header.name))?;
                 if extensions.capacity() == 0 {
                     // Room for every header but the four required ones: one allocation.
                     extensions.reserve_exact(message.headers.len().saturating_sub(REQUIRED));
@@ -552,7 +553,7 @@ fn decode_binary<'a>(
         data,
         time_style: TimeStyle::Canonical,
     };
-    event.validate().map_err(|e| match e.location() {
+    event.validate_read().map_err(|e| match e.location() {
         Some(Location::Attribute(name)) => {
             let header = format!("ce_{name}");
             e.at(Location::Header(header))

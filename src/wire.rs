@@ -216,6 +216,17 @@ impl<'a> WireEvent<'a> {
     /// Checks the invariants on attributes set from outside the codecs, and sorts the
     /// extensions. Duplicate extension names are an error.
     pub(crate) fn validate(&mut self) -> Result<()> {
+        self.validate_read()?;
+        for (name, value) in &self.extensions {
+            check_extension_name(name)?;
+            check_extension_value(name, value)?;
+        }
+        Ok(())
+    }
+
+    /// [`validate`](Self::validate) for a decoder that has checked each extension's name and
+    /// value as it read them.
+    pub(crate) fn validate_read(&mut self) -> Result<()> {
         let required = [
             ("id", &self.id),
             ("source", &self.source),
@@ -239,10 +250,6 @@ impl<'a> WireEvent<'a> {
                 return Err(Error::new(ErrorKind::Duplicate, "extension set twice")
                     .attribute(pair[0].0.clone().into_owned()));
             }
-        }
-        for (name, value) in &self.extensions {
-            check_extension_name(name)?;
-            check_extension_value(name, value)?;
         }
         Ok(())
     }
