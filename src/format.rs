@@ -138,28 +138,19 @@ fn write_member(out: &mut Vec<u8>, name: &str) {
 /// Writes a JSON string with serde_json's escaping.
 pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
     // JSON escapes only `"`, `\` and U+0000–U+001F (RFC 8259, section 7), and so does
-    // serde_json: a string without them is written as it is.
-    // (A fold without early exit, so that it runs on whole vectors.)
-    let escapes = value
-        .bytes()
-        .fold(false, |escapes, b| escapes | needs_escape(b));
-    out.reserve(value.len() + 2);
-    out.push(b'"');
-    if !escapes {
-        out.extend_from_slice(value.as_bytes());
-        out.push(b'"');
-        return;
-    }
-    // The runs between escapes are copied whole; the escapes are serde_json's: the short
-    // forms `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, else `\u00XX` in lower-case hex.
+    // serde_json. The runs between them are copied whole; the escapes are serde_json's: the
+    // short forms `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, else `\u00XX` in lower-case hex.
     let bytes = value.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !needs_escape(b) {
-            continue;
-        }
-        out.extend_from_slice(&bytes[start..i]);
-        start = i + 1;
+    loop {
+        let at = find_special(bytes, start);
+        out.extend_from_slice(&bytes[start..at]);
+        let Some(&b) = bytes.get(at) else {
+            break;
+        };
+        start = at + 1;
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -176,12 +167,43 @@ pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
             }
         }
     }
-    out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 
-fn needs_escape(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
+/// The index of the first special byte (`"`, `\` or a control character) at or after `at`,
+/// or the length.
+pub(crate) fn find_special(bytes: &[u8], at: usize) -> usize {
+    let Some(rest) = bytes.get(at..) else {
+        return at;
+    };
+    let words = rest.chunks_exact(8);
+    let tail = words.remainder();
+    for (i, word) in words.enumerate() {
+        let found = special_bytes(u64::from_le_bytes(word.try_into().unwrap_or_default()));
+        if found != 0 {
+            return at + i * 8 + (found.trailing_zeros() / 8) as usize;
+        }
+    }
+    let plain = tail
+        .iter()
+        .take_while(|&&b| b >= 0x20 && b != b'"' && b != b'\\')
+        .count();
+    bytes.len() - tail.len() + plain
+}
+
+/// The special bytes of eight (little-endian), as a mask whose lowest bit set is the high
+/// bit of the first special byte; zero when there is none.
+pub(crate) fn special_bytes(word: u64) -> u64 {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    // `(w - ONES * n) & !w & HIGHS` sets the high bit of the first byte of `w` below `n`
+    // (and maybe of bytes after it, never before): so does their union.
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let found = (word.wrapping_sub(ONES * 0x20) & !word)
+        | (quote.wrapping_sub(ONES) & !quote)
+        | (backslash.wrapping_sub(ONES) & !backslash);
+    found & HIGHS
 }
 
 /// A string that borrows from the input when it holds no escapes.

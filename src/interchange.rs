@@ -6,18 +6,22 @@
 //! not, and `null` when absent (a missing `key` or `value` reads as `null`). Header order and
 //! duplicates are kept. `"topic"`,
 //! `"partition"`, `"offset"` and `"timestamp"` are optional; other members are refused.
+//!
+//! [`Record`] owns its bytes; [`RecordRef`] borrows every string that holds no escape from the
+//! line it was read from, for decoding without copies.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::io::Write as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use std::fmt;
-
+use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::kafka::{Header, Message};
+use crate::format::{find_special, special_bytes, write_str};
+use crate::kafka::{Header, HeaderRef, Message, MessageRef};
 
 /// A Kafka message with where it was read from, as one line of interchange JSON.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,6 +47,533 @@ impl From<Message> for Record {
     }
 }
 
+/// A line of interchange JSON read in place: strings without escapes borrow from the line,
+/// the others (and base64) are decoded into owned bytes.
+///
+/// ```
+/// use std::borrow::Cow;
+/// use outbox_cloudevents::interchange::RecordRef;
+///
+/// let line = br#"{"key":"k","headers":[["ce_id","1"]],"value":"{\"a\":1}","partition":3}"#;
+/// let record = RecordRef::from_json(line)?;
+/// assert!(matches!(record.key, Some(Cow::Borrowed(b"k"))));
+/// assert_eq!(record.value.as_deref(), Some(&br#"{"a":1}"#[..]));
+/// assert_eq!(record.partition, Some(3));
+/// let message = record.message();
+/// assert_eq!(message.headers[0].name, b"ce_id");
+/// # Ok::<(), outbox_cloudevents::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// The record key.
+    pub key: Option<Cow<'a, [u8]>>,
+    /// The record headers, in order.
+    pub headers: Vec<RecordHeader<'a>>,
+    /// The record value.
+    pub value: Option<Cow<'a, [u8]>>,
+    /// The topic it was read from or is meant for.
+    pub topic: Option<Cow<'a, str>>,
+    /// The partition it was read from.
+    pub partition: Option<i32>,
+    /// Its offset in the partition.
+    pub offset: Option<i64>,
+    /// Its timestamp, in milliseconds since the Unix epoch.
+    pub timestamp: Option<i64>,
+}
+
+/// A header of a [`RecordRef`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordHeader<'a> {
+    /// The header name.
+    pub name: Cow<'a, str>,
+    /// The value; `None` is a null header value.
+    pub value: Option<Cow<'a, [u8]>>,
+}
+
+impl<'a> RecordRef<'a> {
+    /// Reads one line of interchange JSON, borrowing from it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Json`] when the line is not a message object (naming the member at
+    /// fault), [`ErrorKind::Invalid`] for bad base64.
+    pub fn from_json(line: &'a [u8]) -> Result<Self> {
+        // The reader takes the lines it can read in one pass; the serde reader decides every
+        // other line, so that both accept the same language and errors come from one place.
+        match Reader::read(line) {
+            Some(record) => Ok(record),
+            None => read_with_serde(line),
+        }
+    }
+
+    /// The message, as the decoder takes it.
+    pub fn message(&self) -> MessageRef<'_> {
+        MessageRef {
+            key: self.key.as_deref(),
+            headers: self
+                .headers
+                .iter()
+                .map(|h| HeaderRef {
+                    name: h.name.as_bytes(),
+                    value: h.value.as_deref(),
+                })
+                .collect(),
+            value: self.value.as_deref(),
+        }
+    }
+}
+
+impl From<RecordRef<'_>> for Record {
+    fn from(record: RecordRef<'_>) -> Self {
+        Record {
+            message: Message {
+                key: record.key.map(Cow::into_owned),
+                headers: record
+                    .headers
+                    .into_iter()
+                    .map(|h| Header {
+                        name: Cow::Owned(h.name.into_owned()),
+                        value: h.value.map(Cow::into_owned),
+                    })
+                    .collect(),
+                value: record.value.map(Cow::into_owned),
+            },
+            topic: record.topic.map(Cow::into_owned),
+            partition: record.partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+        }
+    }
+}
+
+impl Record {
+    /// Reads one line of interchange JSON.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Json`] when the line is not a message object (naming the member at
+    /// fault), [`ErrorKind::Invalid`] for bad base64.
+    pub fn from_json(line: &[u8]) -> Result<Self> {
+        RecordRef::from_json(line).map(Record::from)
+    }
+
+    /// Writes the record as one line of interchange JSON (no trailing newline).
+    pub fn to_json(&self) -> Vec<u8> {
+        let m = &self.message;
+        let len = |bytes: &Option<Vec<u8>>| bytes.as_ref().map_or(0, Vec::len);
+        let text = len(&m.key)
+            + len(&m.value)
+            + self.topic.as_ref().map_or(0, String::len)
+            + m.headers
+                .iter()
+                .map(|h| h.name.len() + len(&h.value) + 8)
+                .sum::<usize>();
+        // Room for the member names and some escapes: one allocation for most lines.
+        let mut out = Vec::with_capacity(text + text / 4 + 64);
+        out.extend_from_slice(br#"{"key":"#);
+        write_bytes(&mut out, m.key.as_deref());
+        out.extend_from_slice(br#","headers":["#);
+        for (i, header) in m.headers.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'[');
+            write_str(&mut out, &header.name);
+            out.push(b',');
+            write_bytes(&mut out, header.value.as_deref());
+            out.push(b']');
+        }
+        out.extend_from_slice(br#"],"value":"#);
+        write_bytes(&mut out, m.value.as_deref());
+        if let Some(topic) = &self.topic {
+            out.extend_from_slice(br#","topic":"#);
+            write_str(&mut out, topic);
+        }
+        // Writing into a Vec cannot fail.
+        if let Some(partition) = self.partition {
+            let _ = write!(out, r#","partition":{partition}"#);
+        }
+        if let Some(offset) = self.offset {
+            let _ = write!(out, r#","offset":{offset}"#);
+        }
+        if let Some(timestamp) = self.timestamp {
+            let _ = write!(out, r#","timestamp":{timestamp}"#);
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+/// Writes bytes as a JSON string when they are UTF-8, `{"base64":"..."}` when not, `null`
+/// when absent.
+fn write_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    let Some(bytes) = bytes else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    match std::str::from_utf8(bytes) {
+        Ok(text) => write_str(out, text),
+        Err(_) => {
+            // The base64 alphabet needs no escapes.
+            out.extend_from_slice(br#"{"base64":""#);
+            out.extend_from_slice(BASE64.encode(bytes).as_bytes());
+            out.extend_from_slice(br#""}"#);
+        }
+    }
+}
+
+/// The one-pass reader of interchange lines (RFC 8259 on a UTF-8 line).
+///
+/// It reads a line only when `serde_json` with the `Line` definition below would read it to
+/// the same record, and gives up (`None`) on everything else: bad JSON, bad base64, a
+/// duplicate or unknown member, the array form of the object, numbers other than integers
+/// of at most 18 digits, lone surrogates. serde_json then reads the line again, and words
+/// the error.
+struct Reader<'a> {
+    line: &'a [u8],
+    /// The same line, known to be UTF-8.
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn read(line: &'a [u8]) -> Option<RecordRef<'a>> {
+        // Once the line is known to be UTF-8, every string between two `"` is too.
+        let text = std::str::from_utf8(line).ok()?;
+        let mut r = Reader { line, text, at: 0 };
+        let (mut key, mut headers, mut value) = (None, None, None);
+        let (mut topic, mut partition, mut offset, mut timestamp) = (None, None, None, None);
+        r.space();
+        r.expect(b'{')?;
+        loop {
+            r.space();
+            let name = r.string()?;
+            r.space();
+            r.expect(b':')?;
+            r.space();
+            match &*name {
+                "key" if key.is_none() => key = Some(r.bytes()?),
+                "headers" if headers.is_none() => headers = Some(r.headers()?),
+                "value" if value.is_none() => value = Some(r.bytes()?),
+                "topic" if topic.is_none() => topic = Some(r.nullable(Reader::string)?),
+                "partition" if partition.is_none() => {
+                    partition = Some(r.nullable(|r| i32::try_from(r.integer()?).ok())?);
+                }
+                "offset" if offset.is_none() => offset = Some(r.nullable(Reader::integer)?),
+                "timestamp" if timestamp.is_none() => {
+                    timestamp = Some(r.nullable(Reader::integer)?);
+                }
+                _ => return None,
+            }
+            r.space();
+            match r.next()? {
+                b',' => {}
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        r.space();
+        if r.at != line.len() {
+            return None;
+        }
+        Some(RecordRef {
+            key: key.flatten(),
+            headers: headers?,
+            value: value.flatten(),
+            topic: topic.flatten(),
+            partition: partition.flatten(),
+            offset: offset.flatten(),
+            timestamp: timestamp.flatten(),
+        })
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = *self.line.get(self.at)?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.next()? == byte).then_some(())
+    }
+
+    /// Skips white space (RFC 8259, section 2).
+    fn space(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.line.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    fn nullable<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        if self.line.get(self.at) == Some(&b'n') {
+            self.null().map(|()| None)
+        } else {
+            read(self).map(Some)
+        }
+    }
+
+    fn null(&mut self) -> Option<()> {
+        if !self.line.get(self.at..)?.starts_with(b"null") {
+            return None;
+        }
+        self.at += 4;
+        Some(())
+    }
+
+    /// A string, `{"base64": "..."}` or `null`.
+    fn bytes(&mut self) -> Option<Option<Cow<'a, [u8]>>> {
+        match self.line.get(self.at)? {
+            b'{' => {
+                self.at += 1;
+                self.space();
+                if self.string()? != "base64" {
+                    return None;
+                }
+                self.space();
+                self.expect(b':')?;
+                self.space();
+                let base64 = self.string()?;
+                self.space();
+                self.expect(b'}')?;
+                let bytes = BASE64.decode(base64.as_bytes()).ok()?;
+                Some(Some(Cow::Owned(bytes)))
+            }
+            _ => self.nullable(Reader::string_bytes),
+        }
+    }
+
+    fn headers(&mut self) -> Option<Vec<RecordHeader<'a>>> {
+        self.expect(b'[')?;
+        self.space();
+        if self.line.get(self.at) == Some(&b']') {
+            self.at += 1;
+            return Some(Vec::new());
+        }
+        // Room for the headers of a binary-mode event with a few extensions.
+        let mut headers = Vec::with_capacity(16);
+        loop {
+            self.expect(b'[')?;
+            self.space();
+            let name = self.string()?;
+            self.space();
+            self.expect(b',')?;
+            self.space();
+            let value = self.bytes()?;
+            self.space();
+            self.expect(b']')?;
+            headers.push(RecordHeader { name, value });
+            self.space();
+            match self.next()? {
+                b',' => self.space(),
+                b']' => return Some(headers),
+                _ => return None,
+            }
+        }
+    }
+
+    /// An integer without fraction or exponent that fits an `i64` for sure (at most 18
+    /// digits); `-0` is left to serde_json, which reads it as a float.
+    fn integer(&mut self) -> Option<i64> {
+        let negative = self.line.get(self.at) == Some(&b'-');
+        let start = self.at + usize::from(negative);
+        let digits = self.line.get(start..)?;
+        let count = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+        if count == 0 || count > 18 || (digits[0] == b'0' && (count > 1 || negative)) {
+            return None;
+        }
+        if let Some(b'.' | b'e' | b'E') = digits.get(count) {
+            return None;
+        }
+        let magnitude = digits[..count]
+            .iter()
+            .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+        self.at = start + count;
+        Some(if negative { -magnitude } else { magnitude })
+    }
+
+    /// A string (RFC 8259, section 7), borrowed when it holds no escape.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        match self.raw_string()? {
+            Ok((start, end)) => self.text.get(start..end).map(Cow::Borrowed),
+            // Escapes write whole characters: what the line holds around them is UTF-8.
+            Err(unescaped) => String::from_utf8(unescaped).ok().map(Cow::Owned),
+        }
+    }
+
+    /// The bytes of a string, borrowed when it holds no escape.
+    fn string_bytes(&mut self) -> Option<Cow<'a, [u8]>> {
+        match self.raw_string()? {
+            Ok((start, end)) => self.line.get(start..end).map(Cow::Borrowed),
+            Err(unescaped) => Some(Cow::Owned(unescaped)),
+        }
+    }
+
+    /// A string: where it is in the line when it holds no escape, else its bytes unescaped.
+    fn raw_string(&mut self) -> Option<Result<(usize, usize), Vec<u8>>> {
+        self.expect(b'"')?;
+        let start = self.at;
+        let at = find_special(self.line, start);
+        match self.line.get(at)? {
+            b'"' => {
+                self.at = at + 1;
+                Some(Ok((start, at)))
+            }
+            b'\\' => self.unescaped(start, at).map(Err),
+            _ => None,
+        }
+    }
+
+    /// The rest of the string that starts at `start` and holds an escape at `at`.
+    #[inline(never)]
+    fn unescaped(&mut self, start: usize, mut at: usize) -> Option<Vec<u8>> {
+        // Escapes are longer than what they stand for: the rest of the line is room enough,
+        // also for the whole words `copy_plain` writes.
+        let mut out = Vec::with_capacity(self.line.len() - start);
+        out.extend_from_slice(self.line.get(start..at)?);
+        loop {
+            at = unescape(self.line, at, &mut out)?;
+            at = copy_plain(self.line, at, &mut out);
+            match self.line.get(at)? {
+                b'"' => break,
+                b'\\' => {}
+                _ => return None,
+            }
+        }
+        self.at = at + 1;
+        if out.len() < out.capacity() / 2 {
+            out.shrink_to_fit();
+        }
+        Some(out)
+    }
+}
+
+/// Copies the bytes from `at` up to the next special byte (see [`find_special`]) to `out`,
+/// and returns where that byte is. It writes whole words and cuts `out` back, so it is
+/// fastest when `out` has room for eight bytes more than it keeps.
+fn copy_plain(bytes: &[u8], mut at: usize, out: &mut Vec<u8>) -> usize {
+    // Segments between escapes are short: whole words beat a `memcpy` call per segment.
+    while let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        let found = special_bytes(u64::from_le_bytes(*chunk));
+        out.extend_from_slice(chunk);
+        if found != 0 {
+            let plain = (found.trailing_zeros() / 8) as usize;
+            out.truncate(out.len() - 8 + plain);
+            return at + plain;
+        }
+        at += 8;
+    }
+    let end = find_special(bytes, at);
+    out.extend_from_slice(&bytes[at..end]);
+    end
+}
+
+/// Writes what the escape at `at` (a backslash) stands for, and returns where it ends.
+fn unescape(bytes: &[u8], at: usize, out: &mut Vec<u8>) -> Option<usize> {
+    let byte = match bytes.get(at + 1)? {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        b'/' => b'/',
+        b'b' => 0x08,
+        b'f' => 0x0c,
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b't' => b'\t',
+        b'u' => {
+            let unit = hex4(bytes, at + 2)?;
+            let (c, end) = match unit {
+                0xd800..=0xdbff => {
+                    // A surrogate pair, `\uD83D\uDE00`; a lone half is left to serde_json.
+                    if bytes.get(at + 6..at + 8)? != b"\\u" {
+                        return None;
+                    }
+                    let low = hex4(bytes, at + 8)?;
+                    if !(0xdc00..=0xdfff).contains(&low) {
+                        return None;
+                    }
+                    let c = char::from_u32(0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00));
+                    (c?, at + 12)
+                }
+                _ => (char::from_u32(unit)?, at + 6),
+            };
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+            return Some(end);
+        }
+        _ => return None,
+    };
+    out.push(byte);
+    Some(at + 2)
+}
+
+/// The four hex digits at `at`.
+fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
+    bytes.get(at..at + 4)?.iter().try_fold(0, |n, &b| {
+        let digit = char::from(b).to_digit(16)?;
+        Some(n << 4 | digit)
+    })
+}
+
+/// The bytes of a string, borrowed or owned as the string is.
+fn str_bytes(text: Cow<'_, str>) -> Cow<'_, [u8]> {
+    match text {
+        Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+        Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+    }
+}
+
+/// Reads a line with serde_json, which defines the language and words its errors.
+fn read_with_serde(line: &[u8]) -> Result<RecordRef<'_>> {
+    let line: Line<'_> = serde_json::from_slice(line).map_err(|e| {
+        Error::new(
+            ErrorKind::Json,
+            "not a Kafka message in interchange JSON ({\"key\", \"headers\", \"value\"})",
+        )
+        .caused_by(e)
+    })?;
+    let headers = line
+        .headers
+        .into_iter()
+        .map(|(name, value)| {
+            let value = value
+                .map(|v| v.into_bytes(|| format!("header `{name}`")))
+                .transpose()?;
+            Ok(RecordHeader { name, value })
+        })
+        .collect::<Result<_>>()?;
+    Ok(RecordRef {
+        key: line
+            .key
+            .map(|k| k.into_bytes(|| "key".into()))
+            .transpose()?,
+        headers,
+        value: line
+            .value
+            .map(|v| v.into_bytes(|| "value".into()))
+            .transpose()?,
+        topic: line.topic.map(Cow::Owned),
+        partition: line.partition,
+        offset: line.offset,
+        timestamp: line.timestamp,
+    })
+}
+
+/// The interchange line, as serde_json reads it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line<'a> {
+    #[serde(borrow)]
+    key: Option<Bytes<'a>>,
+    #[serde(borrow)]
+    headers: Vec<(Cow<'a, str>, Option<Bytes<'a>>)>,
+    #[serde(borrow)]
+    value: Option<Bytes<'a>>,
+    #[serde(default)]
+    topic: Option<String>,
+    #[serde(default)]
+    partition: Option<i32>,
+    #[serde(default)]
+    offset: Option<i64>,
+    #[serde(default)]
+    timestamp: Option<i64>,
+}
+
 /// Bytes in the interchange JSON: a string when they are UTF-8, `{"base64": "..."}` when not.
 enum Bytes<'a> {
     Text(Cow<'a, str>),
@@ -50,33 +581,12 @@ enum Bytes<'a> {
 }
 
 impl<'a> Bytes<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        match std::str::from_utf8(bytes) {
-            Ok(text) => Bytes::Text(Cow::Borrowed(text)),
-            Err(_) => Bytes::Base64(BASE64.encode(bytes)),
-        }
-    }
-
-    fn into_vec(self, what: impl FnOnce() -> String) -> Result<Vec<u8>> {
+    fn into_bytes(self, what: impl FnOnce() -> String) -> Result<Cow<'a, [u8]>> {
         match self {
-            Bytes::Text(text) => Ok(text.into_owned().into_bytes()),
-            Bytes::Base64(base64) => BASE64.decode(base64).map_err(|e| {
+            Bytes::Text(text) => Ok(str_bytes(text)),
+            Bytes::Base64(base64) => BASE64.decode(base64).map(Cow::Owned).map_err(|e| {
                 Error::new(ErrorKind::Invalid, format!("{}: not valid base64", what())).caused_by(e)
             }),
-        }
-    }
-}
-
-impl Serialize for Bytes<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        match self {
-            Bytes::Text(text) => s.serialize_str(text),
-            Bytes::Base64(base64) => {
-                let mut map = s.serialize_map(Some(1))?;
-                map.serialize_entry("base64", base64)?;
-                map.end()
-            }
         }
     }
 }
@@ -117,94 +627,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for Bytes<'a> {
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Line<'a> {
-    #[serde(borrow)]
-    key: Option<Bytes<'a>>,
-    #[serde(borrow)]
-    headers: Vec<(Cow<'a, str>, Option<Bytes<'a>>)>,
-    #[serde(borrow)]
-    value: Option<Bytes<'a>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    topic: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    partition: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    offset: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    timestamp: Option<i64>,
-}
-
-impl Record {
-    /// Reads one line of interchange JSON.
-    ///
-    /// # Errors
-    /// [`ErrorKind::Json`] when the line is not a message object (naming the member at
-    /// fault), [`ErrorKind::Invalid`] for bad base64.
-    pub fn from_json(line: &[u8]) -> Result<Self> {
-        let line: Line<'_> = serde_json::from_slice(line).map_err(|e| {
-            Error::new(
-                ErrorKind::Json,
-                "not a Kafka message in interchange JSON ({\"key\", \"headers\", \"value\"})",
-            )
-            .caused_by(e)
-        })?;
-        let headers = line
-            .headers
-            .into_iter()
-            .map(|(name, value)| {
-                let value = value
-                    .map(|v| v.into_vec(|| format!("header `{name}`")))
-                    .transpose()?;
-                Ok(Header {
-                    name: Cow::Owned(name.into_owned()),
-                    value,
-                })
-            })
-            .collect::<Result<_>>()?;
-        Ok(Record {
-            message: Message {
-                key: line.key.map(|k| k.into_vec(|| "key".into())).transpose()?,
-                headers,
-                value: line
-                    .value
-                    .map(|v| v.into_vec(|| "value".into()))
-                    .transpose()?,
-            },
-            topic: line.topic,
-            partition: line.partition,
-            offset: line.offset,
-            timestamp: line.timestamp,
-        })
-    }
-
-    /// Writes the record as one line of interchange JSON (no trailing newline).
-    pub fn to_json(&self) -> Vec<u8> {
-        let m = &self.message;
-        let line = Line {
-            key: m.key.as_deref().map(Bytes::new),
-            headers: m
-                .headers
-                .iter()
-                .map(|h| {
-                    (
-                        Cow::Borrowed(h.name.as_ref()),
-                        h.value.as_deref().map(Bytes::new),
-                    )
-                })
-                .collect(),
-            value: m.value.as_deref().map(Bytes::new),
-            topic: self.topic.clone(),
-            partition: self.partition,
-            offset: self.offset,
-            timestamp: self.timestamp,
-        };
-        // Strings and integers only: serialization cannot fail.
-        serde_json::to_vec(&line).unwrap_or_default()
     }
 }
 
@@ -255,9 +677,265 @@ mod tests {
             ),
             (r#"{"key":1,"headers":[],"value":null}"#, "a string or"),
             (r#"{"key":null,"value":null}"#, "missing field `headers`"),
+            (
+                r#"{"key":null,"headers":[],"key":"k"}"#,
+                "duplicate field `key`",
+            ),
+            (
+                r#"{"headers":[],"topic":"t","topic":null}"#,
+                "duplicate field `topic`",
+            ),
+            (r#"{"headers":[["h"]]}"#, "invalid length 1"),
+            (r#"{"headers":[["h","v","w"]]}"#, "trailing characters"),
+            (r#"{"headers":[],"partition":2147483648}"#, "i32"),
+            (r#"{"headers":[],"offset":1.5}"#, "floating point"),
+            (r#"{"headers":[],"offset":-0}"#, "floating point"),
+            (r#"{"headers":[],"offset":01}"#, "invalid number"),
+            (r#"{"headers":[]} x"#, "trailing characters"),
+            (r#"{"headers":[],"value":"\ud800"}"#, "hex escape"),
+            (r#"{"headers":[],"value":"\udc00"}"#, "surrogate"),
+            (r#"{"headers":[],"value":"\x"}"#, "invalid escape"),
+            ("{\"headers\":[],\"value\":\"a\tb\"}", "control character"),
+            (
+                r#"{"headers":[["h",{"base64":"AA==","x":1}]]}"#,
+                "exactly one",
+            ),
+            (r#"{"headers":[["h",{}]]}"#, r#"a "base64" member"#),
+            (r#"{"headers":[],}"#, "trailing comma"),
         ] {
             let err = Record::from_json(line.as_bytes()).unwrap_err();
             assert!(err.to_string().contains(needle), "{line}: {err}");
+            // Errors are the same whichever reader would have read the line.
+            assert!(Reader::read(line.as_bytes()).is_none(), "{line}");
         }
+        let err = Record::from_json(b"{\"headers\":[],\"value\":\"\xff\"}").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Json);
+        let err = Record::from_json(br#"{"headers":[],"key":{"base64":"!"}}"#).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert!(
+            err.to_string().starts_with("key: not valid base64"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn borrowed_record_borrows_plain_strings_and_owns_the_rest() {
+        let line = br#"{"key":"k","headers":[["ce_id","1"],["h\u0041","a\"b"],["n",null],["b",{"base64":"/wA="}]],"value":"{\"a\":1}","topic":"orders"}"#;
+        let record = RecordRef::from_json(line).unwrap();
+        assert!(matches!(record.key, Some(Cow::Borrowed(b"k"))));
+        assert!(matches!(record.headers[0].name, Cow::Borrowed("ce_id")));
+        assert!(matches!(record.headers[0].value, Some(Cow::Borrowed(b"1"))));
+        assert!(matches!(&record.headers[1].name, Cow::Owned(n) if n == "hA"));
+        assert_eq!(record.headers[1].value.as_deref(), Some(&b"a\"b"[..]));
+        assert_eq!(record.headers[2].value, None);
+        assert_eq!(record.headers[3].value.as_deref(), Some(&[0xff, 0][..]));
+        assert_eq!(record.value.as_deref(), Some(&br#"{"a":1}"#[..]));
+        assert!(matches!(record.topic, Some(Cow::Borrowed("orders"))));
+
+        let message = record.message();
+        assert_eq!(message.key, Some(&b"k"[..]));
+        assert_eq!(message.headers.len(), 4);
+        assert_eq!(message.headers[1].name, b"hA");
+        assert_eq!(message.headers[2].value, None);
+        assert_eq!(message.value, Some(&br#"{"a":1}"#[..]));
+
+        let owned = Record::from_json(line).unwrap();
+        assert_eq!(Record::from(record.clone()), owned);
+        assert_eq!(owned.message.as_ref(), message);
+        assert_eq!(RecordRef::from_json(&owned.to_json()).unwrap(), record);
+    }
+
+    #[test]
+    fn escapes_read_as_serde_json_reads_them() {
+        for text in [
+            "plain",
+            r#"\"quoted\" \\ \/ \b\f\n\r\t"#,
+            r#"\u0000\u001f\u007F\u00e9\u20AC"#,
+            r#"emoji \ud83d\ude00 and \uD83D\uDE00!"#,
+            r#"zoë ✓ 😀 raw"#,
+            r#"a long string past one sixteen-byte chunk, with an escape at the end\n"#,
+            &r"\\".repeat(40),
+        ] {
+            let want: String = serde_json::from_str(&format!("\"{text}\"")).unwrap();
+            let line = format!(r#"{{"headers":[["{text}","{text}"]],"key":"{text}"}}"#);
+            let record = Reader::read(line.as_bytes()).unwrap();
+            assert_eq!(record.headers[0].name, want, "{text}");
+            assert_eq!(record.headers[0].value.as_deref(), Some(want.as_bytes()));
+            assert_eq!(record.key.as_deref(), Some(want.as_bytes()));
+            assert_eq!(record.value, None);
+        }
+    }
+
+    #[test]
+    fn optional_members_read_in_any_order_and_write_in_one() {
+        let line = br#" { "timestamp" : -1700000000000 , "offset":0, "partition":-7,
+            "topic":null, "value":"v", "headers":[ [ "h" , "x" ] ] , "key":null }
+        "#;
+        let record = Record::from_json(line).unwrap();
+        assert_eq!(record.message.key, None);
+        assert_eq!(record.message.value.as_deref(), Some(&b"v"[..]));
+        assert_eq!(record.topic, None);
+        assert_eq!(record.partition, Some(-7));
+        assert_eq!(record.offset, Some(0));
+        assert_eq!(record.timestamp, Some(-1_700_000_000_000));
+        assert_eq!(
+            String::from_utf8(record.to_json()).unwrap(),
+            r#"{"key":null,"headers":[["h","x"]],"value":"v","partition":-7,"offset":0,"timestamp":-1700000000000}"#
+        );
+
+        let none = Record::from_json(br#"{"headers":[]}"#).unwrap();
+        assert_eq!(none, Record::default());
+        assert_eq!(
+            String::from_utf8(none.to_json()).unwrap(),
+            r#"{"key":null,"headers":[],"value":null}"#
+        );
+
+        // Numbers the one-pass reader leaves to serde_json still read.
+        let big = Record::from_json(br#"{"headers":[],"offset":-9223372036854775808}"#).unwrap();
+        assert_eq!(big.offset, Some(i64::MIN));
+        // And so does the array form serde accepts for a struct.
+        let seq = Record::from_json(br#"[null,[["h","v"]],"v"]"#).unwrap();
+        assert_eq!(seq.message.header("h"), Some(&b"v"[..]));
+    }
+
+    #[test]
+    fn writing_matches_serde_json() {
+        let strings = [
+            "",
+            "plain",
+            "\"q\" \\ / \u{8}\u{c}\n\r\t \u{0}\u{1f}\u{7f}",
+            "zoë ✓ 😀",
+        ];
+        let binary: &[u8] = &[0xff, 0xfe, b'"', 0];
+        let json_bytes = |bytes: Option<&[u8]>| match bytes.map(std::str::from_utf8) {
+            None => serde_json::Value::Null,
+            Some(Ok(text)) => text.into(),
+            Some(Err(_)) => serde_json::json!({ "base64": BASE64.encode(bytes.unwrap()) }),
+        };
+        for (i, text) in strings.iter().enumerate() {
+            let mut headers = vec![
+                Header::new("ce_id", *text),
+                Header::new("b", binary),
+                Header {
+                    name: "n".into(),
+                    value: None,
+                },
+            ];
+            headers.push(Header::new(Cow::Owned((*text).to_owned()), "v"));
+            let record = Record {
+                message: Message {
+                    key: (i % 2 == 0).then(|| binary.to_vec()),
+                    headers,
+                    value: Some(text.as_bytes().to_vec()),
+                },
+                topic: (i % 2 == 1).then(|| (*text).to_owned()),
+                partition: (i > 1).then_some(i32::MIN),
+                offset: (i > 0).then_some(i64::MAX),
+                timestamp: (i != 2).then_some(i as i64 - 1),
+            };
+            let m = &record.message;
+            let mut want = serde_json::Map::new();
+            want.insert("key".into(), json_bytes(m.key.as_deref()));
+            let headers = m
+                .headers
+                .iter()
+                .map(|h| serde_json::json!([h.name.as_ref(), json_bytes(h.value.as_deref())]));
+            want.insert("headers".into(), headers.collect());
+            want.insert("value".into(), json_bytes(m.value.as_deref()));
+            if let Some(topic) = &record.topic {
+                want.insert("topic".into(), topic.as_str().into());
+            }
+            if let Some(partition) = record.partition {
+                want.insert("partition".into(), partition.into());
+            }
+            if let Some(offset) = record.offset {
+                want.insert("offset".into(), offset.into());
+            }
+            if let Some(timestamp) = record.timestamp {
+                want.insert("timestamp".into(), timestamp.into());
+            }
+            let json = record.to_json();
+            assert_eq!(
+                String::from_utf8(json.clone()).unwrap(),
+                serde_json::to_string(&want).unwrap()
+            );
+            assert_eq!(Record::from_json(&json).unwrap(), record);
+        }
+    }
+
+    #[test]
+    fn find_special_finds_the_first_special_byte() {
+        let naive = |bytes: &[u8], at: usize| {
+            (at..bytes.len())
+                .find(|&i| bytes[i] < 0x20 || bytes[i] == b'"' || bytes[i] == b'\\')
+                .unwrap_or(bytes.len())
+        };
+        let fillers = [b'a', b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xc3, 0xff];
+        let specials = [b'"', b'\\', 0x00, 0x01, 0x1f];
+        for filler in fillers {
+            for special in specials {
+                for len in 0..40 {
+                    for place in 0..=len {
+                        let mut bytes = vec![filler; len];
+                        if place < len {
+                            bytes[place] = special;
+                        }
+                        // A second special byte after the first must not be found first.
+                        if place + 1 < len {
+                            bytes[place + 1] = 0x00;
+                        }
+                        for at in [0, 1, 7, 9].into_iter().filter(|&at| at <= len) {
+                            assert_eq!(
+                                find_special(&bytes, at),
+                                naive(&bytes, at),
+                                "{bytes:?} {at}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every line the one-pass reader reads, serde_json reads to the same record: checked on
+    /// lines a byte away from valid ones.
+    #[test]
+    fn one_pass_reader_agrees_with_serde_on_nearby_lines() {
+        let seeds = [
+            r#"{"key":"k","headers":[["ce_id","1"],["h","\"a\"\\\u00e9\ud83d\ude00"],["n",null]],"value":"{\"a\":[1]}"}"#,
+            r#"{"key":{"base64":"/wA="},"headers":[["b",{"base64":"AAE="}]],"value":null,"topic":"t","partition":10,"offset":-20,"timestamp":30}"#,
+            r#" { "headers" : [ ] , "value" : "é" } "#,
+        ];
+        let bytes = b"\"\\{}[],:0129-.eEnulbase64/\x01 \xc3\xa9u";
+        let mut lines = Vec::new();
+        for seed in seeds {
+            let seed = seed.as_bytes();
+            lines.push(seed.to_vec());
+            for at in 0..seed.len() {
+                let mut removed = seed.to_vec();
+                removed.remove(at);
+                lines.push(removed);
+                for &b in bytes {
+                    let mut inserted = seed.to_vec();
+                    inserted.insert(at, b);
+                    lines.push(inserted);
+                    let mut replaced = seed.to_vec();
+                    replaced[at] = b;
+                    lines.push(replaced);
+                }
+            }
+        }
+        let mut read = 0;
+        for line in &lines {
+            if let Some(record) = Reader::read(line) {
+                read += 1;
+                let want = read_with_serde(line).unwrap_or_else(|e| {
+                    panic!("{}: serde refuses it: {e}", String::from_utf8_lossy(line))
+                });
+                assert_eq!(record, want, "{}", String::from_utf8_lossy(line));
+            }
+        }
+        // The check covers many lines, not only the seeds.
+        assert!(read > 100, "{read}");
     }
 }

@@ -11,7 +11,7 @@ mod lines;
 use std::io::{self, Write as _};
 use std::process::ExitCode;
 
-use outbox_cloudevents::interchange::Record;
+use outbox_cloudevents::interchange::{Record, RecordRef};
 use outbox_cloudevents::{Encoder, OutboxEvent, Payload, WireEvent};
 
 use crate::args::{Command, Options, Parsed, Target};
@@ -75,8 +75,8 @@ fn encode(options: &Options) -> Result<ExitCode, Fatal> {
 /// Kafka messages -> outbox events or CloudEvents.
 fn decode(options: &Options) -> Result<ExitCode, Fatal> {
     map_lines(options, |line| {
-        let record = Record::from_json(line)?;
-        let message = record.message.as_ref();
+        let record = RecordRef::from_json(line)?;
+        let message = record.message();
         match options.to {
             Target::CloudEvent => Ok(outbox_cloudevents::decode(&message)?.to_json()),
             Target::Outbox | Target::Message => {
