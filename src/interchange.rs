@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{find_special, special_bytes, write_str};
+use crate::format::{copy_plain, find_special, write_str};
 use crate::kafka::{Header, HeaderRef, Message, MessageRef};
 
 /// A Kafka message with where it was read from, as one line of interchange JSON.
@@ -443,26 +443,6 @@ impl<'a> Reader<'a> {
         }
         Some(out)
     }
-}
-
-/// Copies the bytes from `at` up to the next special byte (see [`find_special`]) to `out`,
-/// and returns where that byte is. It writes whole words and cuts `out` back, so it is
-/// fastest when `out` has room for eight bytes more than it keeps.
-fn copy_plain(bytes: &[u8], mut at: usize, out: &mut Vec<u8>) -> usize {
-    // Segments between escapes are short: whole words beat a `memcpy` call per segment.
-    while let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
-        let found = special_bytes(u64::from_le_bytes(*chunk));
-        out.extend_from_slice(chunk);
-        if found != 0 {
-            let plain = (found.trailing_zeros() / 8) as usize;
-            out.truncate(out.len() - 8 + plain);
-            return at + plain;
-        }
-        at += 8;
-    }
-    let end = find_special(bytes, at);
-    out.extend_from_slice(&bytes[at..end]);
-    end
 }
 
 /// Writes what the escape at `at` (a backslash) stands for, and returns where it ends.

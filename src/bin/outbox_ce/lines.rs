@@ -121,7 +121,7 @@ impl Stream {
     /// white space between JSON tokens (never inside a string, where JSON escapes them);
     /// they are written as spaces, so that every record stays on one line.
     pub fn write(&mut self, json: &[u8]) -> io::Result<()> {
-        if json.iter().any(|&b| b == b'\n' || b == b'\r') {
+        if json.contains(&b'\n') || json.contains(&b'\r') {
             let one_line: Vec<u8> = json
                 .iter()
                 .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
