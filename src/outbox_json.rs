@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorKind, Result, quote};
 use crate::event::{DEFAULT_DATA_VERSION, JSON, OUTBOX_EXTENSIONS, OutboxEvent};
-use crate::format::{Scalar, Str, scalar_str, write_str};
+use crate::format::{Scalar, Str, find_special, scalar_str, write_str};
 use crate::mapping::{hyphenated, parse_uuid};
 use crate::names::{EventType, ExtensionName, check_absolute_uri, check_non_empty};
 use crate::names::{check_extension_name, check_uri_reference};
@@ -177,34 +177,11 @@ impl<P: FromData> OutboxEvent<P> {
     /// [`ErrorKind::Invalid`] for a field of the wrong form (each naming the field), and
     /// [`ErrorKind::Payload`] when the payload does not match `P`.
     pub fn from_message_json(json: &[u8]) -> Result<Self> {
-        let members = object_members_bytes(json)?;
-        let mut meta: [Option<&RawValue>; 10] = [None; 10];
-        let mut payload = Vec::with_capacity(json.len());
-        payload.push(b'{');
-        for (key, value) in &members {
-            match METADATA.iter().position(|m| *m == key.as_ref()) {
-                Some(i) if meta[i].is_some() => {
-                    return Err(
-                        Error::new(ErrorKind::Duplicate, "member given twice").field(METADATA[i])
-                    );
-                }
-                Some(i) => meta[i] = Some(value),
-                None => {
-                    if payload.len() > 1 {
-                        payload.push(b',');
-                    }
-                    write_str(&mut payload, key);
-                    payload.push(b':');
-                    payload.extend_from_slice(value.get().as_bytes());
-                }
-            }
-        }
-        payload.push(b'}');
+        let (meta, payload) = split(json)?;
         let text = |i: usize| -> Result<Option<Cow<'_, str>>> {
             match meta[i] {
                 None => Ok(None),
-                Some(raw) => {
-                    let text = raw.get();
+                Some(text) => {
                     // A string without escapes is its own text; anything else is parsed.
                     if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
                         && !inner.contains('\\')
@@ -246,10 +223,6 @@ impl<P: FromData> OutboxEvent<P> {
         let correlation_id = uuid(6)?;
         let causation_id = uuid(7)?;
         let partition_key = text(8)?.map(Cow::into_owned);
-        let payload = String::from_utf8(payload)
-            .ok()
-            .and_then(|p| RawValue::from_string(p).ok())
-            .ok_or_else(|| Error::new(ErrorKind::Json, "payload members are not JSON"))?;
         let mut event = OutboxEvent {
             event_id,
             event_type,
@@ -275,12 +248,12 @@ impl<P: FromData> OutboxEvent<P> {
         Ok(event)
     }
 
-    fn read_extras(&mut self, extras: &RawValue) -> Result<()> {
+    fn read_extras(&mut self, extras: &str) -> Result<()> {
         let in_extras = |e: Error| {
             let name = e.name().unwrap_or("cloudevent").to_owned();
             Error::new(e.kind(), format!("in `cloudevent`: {e}")).field(name)
         };
-        for (name, raw) in object_members(extras.get()).map_err(in_extras)? {
+        for (name, raw) in object_members(extras).map_err(in_extras)? {
             let scalar: Scalar<'_> = serde_json::from_str(raw.get())
                 .map_err(|e| Error::new(ErrorKind::Json, "bad JSON").caused_by(e))?;
             match name.as_ref() {
@@ -330,6 +303,207 @@ impl<P: FromData> OutboxEvent<P> {
             }
         }
         Ok(())
+    }
+}
+
+/// The metadata members of a `to_message()` object as raw JSON text, by their index in
+/// [`METADATA`], and the other members as the payload object.
+type Split<'a> = ([Option<&'a str>; 10], Box<RawValue>);
+
+fn split(json: &[u8]) -> Result<Split<'_>> {
+    let text = std::str::from_utf8(json).map_err(|e| {
+        Error::new(
+            ErrorKind::NotUtf8,
+            format!("{} is not UTF-8", quote(&String::from_utf8_lossy(json))),
+        )
+        .caused_by(e)
+    })?;
+    if let Some((meta, payload)) = Scanner::split(text)
+        && let Ok(payload) = RawValue::from_string(payload)
+    {
+        return Ok((meta, payload));
+    }
+    // Anything the scanner does not take (escaped names, bad JSON, duplicates) goes through
+    // serde_json, which words the error.
+    split_with_serde(text)
+}
+
+fn split_with_serde(text: &str) -> Result<Split<'_>> {
+    let mut meta: [Option<&str>; 10] = [None; 10];
+    let mut payload = String::with_capacity(text.len());
+    payload.push('{');
+    for (key, value) in object_members(text)? {
+        match METADATA.iter().position(|m| *m == key.as_ref()) {
+            Some(i) if meta[i].is_some() => {
+                return Err(
+                    Error::new(ErrorKind::Duplicate, "member given twice").field(METADATA[i])
+                );
+            }
+            Some(i) => meta[i] = Some(value.get()),
+            None => {
+                if payload.len() > 1 {
+                    payload.push(',');
+                }
+                let mut key_json = Vec::with_capacity(key.len() + 2);
+                write_str(&mut key_json, &key);
+                payload.push_str(std::str::from_utf8(&key_json).unwrap_or_default());
+                payload.push(':');
+                payload.push_str(value.get());
+            }
+        }
+    }
+    payload.push('}');
+    let payload = RawValue::from_string(payload)
+        .map_err(|e| Error::new(ErrorKind::Json, "payload members are not JSON").caused_by(e))?;
+    Ok((meta, payload))
+}
+
+/// A one-pass reader of the common case: member names without escapes, metadata values that
+/// are plain strings, `null` or (for `cloudevent`) an object. Payload values are only
+/// delimited here; the payload object is validated whole when it becomes a `RawValue`.
+/// Anything else makes it give up, and [`split`] falls back to serde_json.
+struct Scanner<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn split(text: &'a str) -> Option<([Option<&'a str>; 10], String)> {
+        let mut s = Scanner { text, at: 0 };
+        let mut meta: [Option<&str>; 10] = [None; 10];
+        let mut payload = String::with_capacity(text.len());
+        payload.push('{');
+        s.expect(b'{')?;
+        if s.peek()? == b'}' {
+            s.at += 1;
+        } else {
+            loop {
+                let key = s.plain_string()?;
+                s.expect(b':')?;
+                s.space();
+                let start = s.at;
+                match METADATA.iter().position(|m| *m == &key[1..key.len() - 1]) {
+                    Some(i) if meta[i].is_some() => return None,
+                    Some(9) => {
+                        s.skip_value()?;
+                        // Rare, and not part of the payload: checked here.
+                        let extras = &text[start..s.at];
+                        serde_json::from_str::<&RawValue>(extras).ok()?;
+                        meta[9] = Some(extras);
+                    }
+                    Some(i) if s.peek()? == b'"' => meta[i] = Some(s.plain_string()?),
+                    Some(i) => {
+                        s.literal("null")?;
+                        meta[i] = Some("null");
+                    }
+                    None => {
+                        s.skip_value()?;
+                        if payload.len() > 1 {
+                            payload.push(',');
+                        }
+                        payload.push_str(key);
+                        payload.push(':');
+                        payload.push_str(&text[start..s.at]);
+                    }
+                }
+                match s.peek()? {
+                    b',' => s.at += 1,
+                    b'}' => {
+                        s.at += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+                s.space();
+            }
+        }
+        s.space();
+        (s.at == text.len()).then_some(())?;
+        payload.push('}');
+        Some((meta, payload))
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn space(&mut self) {
+        while matches!(
+            self.bytes().get(self.at),
+            Some(b' ' | b'\t' | b'\n' | b'\r')
+        ) {
+            self.at += 1;
+        }
+    }
+
+    /// The next byte after white space, not taken.
+    fn peek(&mut self) -> Option<u8> {
+        self.space();
+        self.bytes().get(self.at).copied()
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    fn literal(&mut self, word: &str) -> Option<()> {
+        self.text[self.at..]
+            .starts_with(word)
+            .then(|| self.at += word.len())
+    }
+
+    /// A string with neither escapes nor control characters, quotes included.
+    fn plain_string(&mut self) -> Option<&'a str> {
+        let start = self.at;
+        (self.bytes().get(start) == Some(&b'"')).then_some(())?;
+        let end = find_special(self.bytes(), start + 1);
+        (self.bytes().get(end) == Some(&b'"')).then_some(())?;
+        self.at = end + 1;
+        Some(&self.text[start..self.at])
+    }
+
+    /// Moves past one JSON value: strings by their quotes, nesting by its brackets, other
+    /// tokens up to the next delimiter. The value's own syntax is checked later.
+    fn skip_value(&mut self) -> Option<()> {
+        let bytes = self.bytes();
+        let delimiter = |b: Option<&u8>| {
+            matches!(
+                b,
+                None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+            )
+        };
+        if delimiter(bytes.get(self.at)) {
+            return None;
+        }
+        let mut depth = 0usize;
+        loop {
+            match *bytes.get(self.at)? {
+                b'"' => loop {
+                    let special = find_special(bytes, self.at + 1);
+                    match *bytes.get(special)? {
+                        b'"' => {
+                            self.at = special + 1;
+                            break;
+                        }
+                        // An escape: skip the backslash and the byte after it.
+                        b'\\' => self.at = special + 1,
+                        _ => return None,
+                    }
+                },
+                b'{' | b'[' => {
+                    depth += 1;
+                    self.at += 1;
+                }
+                b'}' | b']' => {
+                    depth = depth.checked_sub(1)?;
+                    self.at += 1;
+                }
+                _ => self.at += 1,
+            }
+            if depth == 0 && delimiter(bytes.get(self.at)) {
+                return Some(());
+            }
+        }
     }
 }
 
@@ -416,18 +590,6 @@ pub(crate) fn object_members(json: &str) -> Result<Members<'_>> {
         })
 }
 
-fn object_members_bytes(json: &[u8]) -> Result<Members<'_>> {
-    // One UTF-8 check for the whole text; the members then borrow from a `str`.
-    match std::str::from_utf8(json) {
-        Ok(text) => object_members(text),
-        Err(e) => Err(Error::new(
-            ErrorKind::NotUtf8,
-            format!("{} is not UTF-8", quote(&String::from_utf8_lossy(json))),
-        )
-        .caused_by(e)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,5 +601,48 @@ mod tests {
         assert_eq!(keys, ["a", "bc", "c", "e"]);
         assert_eq!(top_level_keys("").count(), 0);
         assert_eq!(object_body("[1]"), None);
+    }
+
+    #[test]
+    fn scanner_agrees_with_serde_json() {
+        let lines = [
+            include_str!("../fixtures/python-outbox-core/events.jsonl"),
+            include_str!("../fixtures/golden/outbox-extras.jsonl"),
+        ];
+        let mut compared = 0;
+        for line in lines.iter().flat_map(|text| text.lines()) {
+            // The line itself, every line one byte shorter, and every line with one byte
+            // replaced by a quote, a backslash, a comma or a brace.
+            let shorter = (0..line.len()).map(|i| {
+                let mut bytes = line.as_bytes().to_vec();
+                bytes.remove(i);
+                bytes
+            });
+            let replaced = (0..line.len()).flat_map(|i| {
+                b"\"\\,}".iter().map(move |&b| {
+                    let mut bytes = line.as_bytes().to_vec();
+                    bytes[i] = b;
+                    bytes
+                })
+            });
+            let variants = std::iter::once(line.as_bytes().to_vec())
+                .chain(shorter)
+                .chain(replaced)
+                .filter_map(|bytes| String::from_utf8(bytes).ok());
+            for text in variants {
+                let Some((meta, payload)) = Scanner::split(&text) else {
+                    continue;
+                };
+                let Ok(payload) = RawValue::from_string(payload) else {
+                    continue;
+                };
+                let (serde_meta, serde_payload) = split_with_serde(&text)
+                    .unwrap_or_else(|e| panic!("the scanner took what serde refuses: {text}: {e}"));
+                assert_eq!(meta, serde_meta, "{text}");
+                assert_eq!(payload.get(), serde_payload.get(), "{text}");
+                compared += 1;
+            }
+        }
+        assert!(compared > 100, "only {compared} lines compared");
     }
 }
