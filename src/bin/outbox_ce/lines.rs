@@ -121,7 +121,9 @@ impl Stream {
     /// white space between JSON tokens (never inside a string, where JSON escapes them);
     /// they are written as spaces, so that every record stays on one line.
     pub fn write(&mut self, json: &[u8]) -> io::Result<()> {
-        if json.contains(&b'\n') || json.contains(&b'\r') {
+        // Raw control bytes in JSON text are only ever white space; one vectorized pass
+        // finds them.
+        if json.iter().fold(false, |seen, &b| seen | (b < 0x20)) {
             let one_line: Vec<u8> = json
                 .iter()
                 .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
