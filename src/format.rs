@@ -143,13 +143,10 @@ pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
     let bytes = value.as_bytes();
     out.reserve(bytes.len() + 10);
     out.push(b'"');
-    let mut at = 0;
-    loop {
-        at = copy_plain(bytes, at, out);
-        let Some(&b) = bytes.get(at) else {
-            break;
-        };
-        at += 1;
+    // Most strings need no escape: one scan, one copy.
+    let mut at = find_special(bytes, 0);
+    out.extend_from_slice(&bytes[..at]);
+    while let Some(&b) = bytes.get(at) {
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -165,6 +162,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
                 out.push(HEX[usize::from(b & 0xf)]);
             }
         }
+        at = copy_plain(bytes, at + 1, out);
     }
     out.push(b'"');
 }
