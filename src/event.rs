@@ -140,7 +140,9 @@ impl<P> OutboxEvent<P> {
     /// an event type. A key equal to the aggregate id is the default and is not stored.
     ///
     /// A domain type can carry its own rule by implementing [`PartitionKey`] and calling
-    /// [`OutboxEvent::with_partition_key_of_payload`].
+    /// [`OutboxEvent::with_partition_key_of_payload`]. The key is a CloudEvents String: one
+    /// with a control character makes the mapping fail (an [`ErrorKind::Invalid`] error on
+    /// `partitionkey`).
     pub fn with_partition_key(mut self, key: impl Into<String>) -> Self {
         let key = key.into();
         self.partition_key = (key != self.aggregate_id).then_some(key);

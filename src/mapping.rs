@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, ErrorKind, Result, quote};
 use crate::event::{DEFAULT_DATA_VERSION, JSON, OUTBOX_EXTENSIONS, OutboxEvent};
-use crate::names::{EventType, ExtensionName, check_non_empty, check_uri_reference};
+use crate::names::{EventType, ExtensionName, check_non_empty, check_string, check_uri_reference};
 use crate::payload::{FromData, ToData};
 use crate::wire::{Data, ExtensionValue, TimeStyle, WireEvent};
 
@@ -89,6 +89,9 @@ impl<P: ToData> OutboxEvent<P> {
             Cow::Borrowed("dataversion"),
             ExtensionValue::String(Cow::Borrowed(&self.data_version)),
         ));
+        if let Some(key) = &self.partition_key {
+            check_string(key).map_err(|e| e.attribute("partitionkey"))?;
+        }
         extensions.push((
             Cow::Borrowed("partitionkey"),
             ExtensionValue::String(Cow::Borrowed(self.partition_key())),

@@ -25,7 +25,7 @@ use crate::event::{DEFAULT_DATA_VERSION, JSON, OUTBOX_EXTENSIONS, OutboxEvent};
 use crate::format::{Scalar, Str, find_special, scalar_str, write_str};
 use crate::mapping::{hyphenated, parse_uuid};
 use crate::names::{EventType, ExtensionName, check_absolute_uri, check_non_empty};
-use crate::names::{check_extension_name, check_uri_reference};
+use crate::names::{check_extension_name, check_string, check_uri_reference};
 use crate::payload::{FromData, ToData};
 use crate::time;
 use crate::wire::{Data, ExtensionValue, check_extension_value};
@@ -223,6 +223,9 @@ impl<P: FromData> OutboxEvent<P> {
         let correlation_id = uuid(6)?;
         let causation_id = uuid(7)?;
         let partition_key = text(8)?.map(Cow::into_owned);
+        if let Some(key) = &partition_key {
+            check_string(key).map_err(|e| e.field("partition_key"))?;
+        }
         let mut event = OutboxEvent {
             event_id,
             event_type,

@@ -453,3 +453,20 @@ fn data_kinds_survive_the_sdk() {
         ));
     }
 }
+
+#[test]
+fn partition_key_with_a_control_character_is_refused() {
+    let err = invite()
+        .with_partition_key("tenant\n7")
+        .to_wire(&Profile::Canonical)
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.name()),
+        (ErrorKind::Invalid, Some("partitionkey"))
+    );
+    let err = bad_message("partition_key", r#""a\u0001b""#);
+    assert_eq!(
+        (err.kind(), err.name()),
+        (ErrorKind::Invalid, Some("partition_key"))
+    );
+}
