@@ -222,8 +222,10 @@ impl Encoder {
     ///
     /// # Errors
     /// [`ErrorKind::Tombstone`] for an event without data in binary mode unless tombstones
-    /// are allowed; [`ErrorKind::Invalid`] for bytes or text data under a JSON content type
-    /// (or none) in binary mode, which would come back as JSON or not at all.
+    /// are allowed; [`ErrorKind::Invalid`] in binary mode for bytes or text data under a JSON
+    /// content type (or none), which would come back as JSON or not at all, and for a
+    /// `datacontenttype` starting with `application/cloudevents`, which would make the message
+    /// read as structured mode.
     pub fn encode_wire(&self, event: &WireEvent<'_>) -> Result<Message> {
         let key = match &self.key {
             Some(mapper) => mapper(event),
@@ -248,6 +250,20 @@ impl Encoder {
                         "the event has no data, so its binary-mode message would have no value: a tombstone on a compacted topic; allow tombstones to send it",
                     )
                     .at(Location::Value));
+                }
+                if let Some(ct) = event.datacontenttype()
+                    && !matches!(is_structured(ct), Ok(false))
+                {
+                    // Binary mode's `content-type` is `datacontenttype`; this one would make a
+                    // receiver read the message as structured mode.
+                    return Err(Error::new(
+                        ErrorKind::Invalid,
+                        format!(
+                            "{} as `content-type` marks a structured-mode message, so binary mode cannot carry it; use structured mode",
+                            quote(ct)
+                        ),
+                    )
+                    .attribute("datacontenttype"));
                 }
                 if let Some(data @ (Data::Binary(_) | Data::Text(_))) = &event.data
                     && is_json_content_type(event.datacontenttype())

@@ -86,3 +86,32 @@ fn content_type_with_a_multibyte_character_before_the_json_suffix() {
         assert_eq!(event.data(), Some(&Data::Text("text".into())));
     }
 }
+
+/// Found by `decode_kafka`: a structured event whose `datacontenttype` is a CloudEvents media
+/// type. In binary mode it would become `content-type` and mark the message as structured
+/// mode, so the encoder refuses it rather than write a message that reads back differently.
+#[test]
+fn binary_mode_refuses_a_cloudevents_datacontenttype() {
+    for ct in [
+        "application/cloudevents charset=utf-8",
+        "application/cloudevents+json",
+        "Application/CloudEvents+avro",
+    ] {
+        let json = format!(
+            r#"{{"specversion":"1.0","id":"a","source":"/s","type":"t","datacontenttype":"{ct}","data":[1, "2"]}}"#
+        );
+        let event = outbox_cloudevents::WireEvent::from_json(json.as_bytes()).unwrap();
+        let err = outbox_cloudevents::Encoder::new(outbox_cloudevents::Mode::Binary)
+            .encode_wire(&event)
+            .unwrap_err();
+        assert_eq!(err.kind(), outbox_cloudevents::ErrorKind::Invalid, "{ct}");
+        assert_eq!(err.name(), Some("datacontenttype"), "{ct}");
+        let message = outbox_cloudevents::Encoder::new(outbox_cloudevents::Mode::Structured)
+            .encode_wire(&event)
+            .unwrap();
+        assert_eq!(
+            outbox_cloudevents::decode(&message.as_ref()).unwrap(),
+            event
+        );
+    }
+}
