@@ -6,11 +6,11 @@
 //! mock cluster in this process, so `cargo test` alone covers the path.
 #![cfg(feature = "cli")]
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-use std::thread;
+mod common;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::cli::{EVENTS, Run, events, outbox_ce};
 use outbox_cloudevents::interchange::Record;
 use outbox_cloudevents::{OutboxEvent, Payload};
 use rdkafka::ClientConfig;
@@ -19,10 +19,6 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer as _};
 
-const EVENTS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/fixtures/python-outbox-core/events.jsonl"
-);
 /// An upper bound on how long `consume` waits for a message, so that a lost message fails
 /// the test instead of hanging it; a passing run never waits for it.
 const PATIENCE: &str = "120";
@@ -79,51 +75,6 @@ fn create_topic(brokers: &str, name: &str, partitions: i32) {
     }
 }
 
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn lines(&self) -> Vec<String> {
-        self.stdout.lines().map(str::to_owned).collect()
-    }
-}
-
-fn outbox_ce(args: &[&str], stdin: Option<&str>) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_outbox-ce"))
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        let input = input.to_owned();
-        thread::spawn(move || pipe.write_all(input.as_bytes()));
-    }
-    let output = child.wait_with_output().unwrap();
-    Run {
-        status: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
-}
-
-fn events() -> Vec<String> {
-    std::fs::read_to_string(EVENTS)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 fn consume(topic: &Topic, max: usize, to: &str) -> Run {
     let max = max.to_string();
     outbox_ce(
@@ -155,12 +106,12 @@ fn produce(topic: &Topic, mode: &str, input: &str) -> Run {
             "--mode",
             mode,
         ],
-        Some(input),
+        Some(input.as_bytes()),
     )
 }
 
 /// Lines in a fixed order: partitions interleave on the way back.
-fn sorted(mut lines: Vec<String>) -> Vec<String> {
+fn sorted<T: Ord>(mut lines: Vec<T>) -> Vec<T> {
     lines.sort();
     lines
 }
@@ -193,7 +144,7 @@ fn round_trip(mode: &str) {
     // Decoded, every event is the one that went in, partition key and Kafka key included.
     let run = consume(&topic, events.len(), "outbox");
     assert_eq!(run.status, 0, "{}", run.stderr);
-    let decoded = outbox_ce(&["decode"], Some(&encoded.stdout));
+    let decoded = outbox_ce(&["decode"], Some(encoded.stdout.as_bytes()));
     assert_eq!(sorted(run.lines()), sorted(decoded.lines()));
     let back: Vec<OutboxEvent<Payload>> = sorted(run.lines())
         .iter()
@@ -243,10 +194,13 @@ fn produce_reports_bad_lines_and_sends_the_good_ones() {
 
     let run = consume(&topic, 2, "outbox");
     assert_eq!(run.status, 0, "{}", run.stderr);
-    let decoded = outbox_ce(&["convert", "--to", "cloudevent"], Some(&run.stdout));
+    let decoded = outbox_ce(
+        &["convert", "--to", "cloudevent"],
+        Some(run.stdout.as_bytes()),
+    );
     let expected = outbox_ce(
         &["convert", "--to", "cloudevent"],
-        Some(&format!("{}\n{}\n", events[0], events[1])),
+        Some(format!("{}\n{}\n", events[0], events[1]).as_bytes()),
     );
     assert_eq!(decoded.stdout, expected.stdout);
 }
@@ -277,15 +231,10 @@ fn consume_reports_messages_that_do_not_decode() {
         "{stderr:?}"
     );
     assert_eq!(stderr[1], "consume: 3 in, 2 out, 1 failed");
-    let expected = outbox_ce(
-        &["decode"],
-        Some(&{
-            let encoded = outbox_ce(
-                &["encode", "--mode", "binary"],
-                Some(&format!("{}\n{}\n", events[0], events[1])),
-            );
-            encoded.stdout
-        }),
+    let encoded = outbox_ce(
+        &["encode", "--mode", "binary"],
+        Some(format!("{}\n{}\n", events[0], events[1]).as_bytes()),
     );
+    let expected = outbox_ce(&["decode"], Some(encoded.stdout.as_bytes()));
     assert_eq!(run.stdout, expected.stdout);
 }

@@ -3,6 +3,8 @@
 //! events, and `--help`.
 #![cfg(feature = "cli")]
 
+mod common;
+
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -10,66 +12,12 @@ use std::thread;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use common::cli::{EVENTS, Run, events, outbox_ce};
 use outbox_cloudevents::interchange::Record;
 use outbox_cloudevents::{Encoder, Mode, OutboxEvent, Payload, Profile, WireEvent};
 
-const EVENTS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/fixtures/python-outbox-core/events.jsonl"
-);
 const MODES: [(&str, Mode); 2] = [("binary", Mode::Binary), ("structured", Mode::Structured)];
 const COMMANDS: [&str; 5] = ["encode", "decode", "convert", "produce", "consume"];
-
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().collect()
-    }
-
-    fn stderr_lines(&self) -> Vec<&str> {
-        self.stderr.lines().collect()
-    }
-}
-
-fn outbox_ce(args: &[&str], stdin: Option<&[u8]>) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_outbox-ce"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        // Written from a thread so that a large input cannot dead-lock against the output.
-        thread::spawn(move || pipe.write_all(&input));
-    }
-    let output = child.wait_with_output().unwrap();
-    Run {
-        status: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
-}
-
-fn events() -> Vec<String> {
-    std::fs::read_to_string(EVENTS)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
 
 fn event(line: &str) -> OutboxEvent<Payload> {
     OutboxEvent::from_message_json(line.as_bytes()).unwrap()

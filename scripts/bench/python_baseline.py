@@ -18,14 +18,18 @@ written back in the to_message() layout.
 Run it with the peers' venv: target/peers/venv/bin/python (scripts/peers/setup).
 """
 
-import base64
 import json
 import sys
 from datetime import datetime
+from pathlib import Path
 
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+
+# The interchange JSON helpers the peer scripts share.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "peers"))
+from interchange import dumps, from_bytes, to_bytes  # noqa: E402
 
 METADATA = {
     "event_id",
@@ -38,29 +42,6 @@ METADATA = {
     "causation_id",
     "partition_key",
 }
-
-
-def dumps(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-
-
-def from_bytes(data):
-    if data is None:
-        return None
-    if isinstance(data, str):
-        return data
-    try:
-        return bytes(data).decode("utf-8")
-    except UnicodeDecodeError:
-        return {"base64": base64.b64encode(data).decode("ascii")}
-
-
-def to_bytes(value):
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return base64.b64decode(value["base64"], validate=True)
-    return value.encode("utf-8")
 
 
 def encode(line: str, fmt: JSONFormat) -> str:

@@ -1,0 +1,67 @@
+//! Running the built `outbox-ce` binary.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::thread;
+
+/// The python-outbox-core events, one JSON object a line.
+pub const EVENTS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/python-outbox-core/events.jsonl"
+);
+
+/// What a run of `outbox-ce` left.
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Standard output, by line.
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    /// Standard error, by line.
+    pub fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr.lines().collect()
+    }
+}
+
+/// Runs `outbox-ce` in the crate's folder with `args`, feeding it `stdin` when given.
+pub fn outbox_ce(args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_outbox-ce"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        // Written from a thread so that a large input cannot dead-lock against the output.
+        thread::spawn(move || pipe.write_all(&input));
+    }
+    let output = child.wait_with_output().unwrap();
+    Run {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// The lines of [`EVENTS`].
+pub fn events() -> Vec<String> {
+    std::fs::read_to_string(EVENTS)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
