@@ -7,13 +7,10 @@ bytes, as a Kafka client gives them. `time` is the SDK's datetime rendered with 
 (the SDK keeps no raw string). Missing `time`/`id` are stamped with pinned values (pinned.py).
 """
 
-import json
-import sys
-
 from cloudevents.core.bindings import kafka
 from cloudevents.core.formats.json import JSONFormat
 
-from interchange import dumps, error_text, render, to_bytes
+from interchange import decode_lines, render, to_bytes
 from pinned import core_event
 
 
@@ -27,11 +24,4 @@ def decode(m):
     return render(event.get_attributes(), event.get_data(), event.get_datacontenttype())
 
 
-sys.stdin.reconfigure(encoding="utf-8")
-sys.stdout.reconfigure(encoding="utf-8")
-for line in sys.stdin:
-    try:
-        row = {"ok": decode(json.loads(line))}
-    except Exception as exc:  # one line out for every line in
-        row = {"error": error_text(exc)}
-    print(dumps(row), flush=True)
+decode_lines(decode)

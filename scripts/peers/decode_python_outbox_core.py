@@ -11,11 +11,10 @@ the event that was read; or {"error": "Class: text"}.
 """
 
 import json
-import sys
 
 from python_outbox_core import CloudEventsFormatter
 
-from interchange import dumps, error_text, to_bytes
+from interchange import decode_lines, to_bytes
 from python_outbox_core_fixtures import EVENTS
 
 CLASSES = {event.event_type: type(event) for event in EVENTS}
@@ -31,11 +30,4 @@ def decode(m):
     }
 
 
-sys.stdin.reconfigure(encoding="utf-8")
-sys.stdout.reconfigure(encoding="utf-8")
-for line in sys.stdin:
-    try:
-        row = {"ok": decode(json.loads(line))}
-    except Exception as exc:  # one line out for every line in
-        row = {"error": error_text(exc)}
-    print(dumps(row), flush=True)
+decode_lines(decode)

@@ -11,11 +11,10 @@ them. `time` is the SDK's own raw string. Missing `time`/`id` are stamped with p
 """
 
 import json
-import sys
 
 from cloudevents.v1 import kafka
 
-from interchange import dumps, error_text, is_json_type, render, to_bytes
+from interchange import decode_lines, is_json_type, render, to_bytes
 from pinned import V1Event
 
 
@@ -44,11 +43,4 @@ def decode(m):
     return render(attributes, event.get_data(), attributes.get("datacontenttype"))
 
 
-sys.stdin.reconfigure(encoding="utf-8")
-sys.stdout.reconfigure(encoding="utf-8")
-for line in sys.stdin:
-    try:
-        row = {"ok": decode(json.loads(line))}
-    except Exception as exc:  # one line out for every line in
-        row = {"error": error_text(exc)}
-    print(dumps(row), flush=True)
+decode_lines(decode)

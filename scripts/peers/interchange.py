@@ -7,6 +7,7 @@ and `null` when absent.
 
 import base64
 import json
+import sys
 
 
 def from_bytes(data):
@@ -77,3 +78,16 @@ def render(attributes, data, content_type):
     elif data is not None:
         out["data"] = data
     return out
+
+
+def decode_lines(decode):
+    """Reads interchange messages on stdin and writes `{"ok": decode(message)}` or
+    `{"error": text}` for each: one line out for every line in."""
+    sys.stdin.reconfigure(encoding="utf-8")
+    sys.stdout.reconfigure(encoding="utf-8")
+    for line in sys.stdin:
+        try:
+            row = {"ok": decode(json.loads(line))}
+        except Exception as exc:  # one line out for every line in
+            row = {"error": error_text(exc)}
+        print(dumps(row), flush=True)
