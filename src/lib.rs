@@ -81,13 +81,16 @@
 //! - `rdkafka`: conversions between [`Message`] and rdkafka's records and consumed messages.
 //! - `arbitrary-precision`: exact numbers in `cloudevents::Event` JSON data (turns on
 //!   serde_json's `arbitrary_precision` for the whole build).
-//! - `cli`: the `outbox-ce` command line (pulls in the `rdkafka` feature).
+//! - `interchange`: the interchange JSON lines (Kafka messages as JSON objects), the format of
+//!   the fixtures and of the `outbox-ce` command line.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
 mod event;
 mod format;
+#[cfg(feature = "interchange")]
+#[cfg_attr(docsrs, doc(cfg(feature = "interchange")))]
 pub mod interchange;
 pub mod kafka;
 mod mapping;

@@ -1,9 +1,6 @@
 //! Generators and helpers shared by the integration tests.
 #![allow(dead_code)]
 
-#[cfg(feature = "cli")]
-pub mod cli;
-
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};

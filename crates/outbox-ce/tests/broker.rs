@@ -4,13 +4,12 @@
 //! With `OUTBOX_CE_BROKERS=HOST:PORT` (a real broker, such as the Tansu broker `.ci/run`
 //! starts) each test creates a fresh topic there; without it each test starts librdkafka's
 //! mock cluster in this process, so `cargo test` alone covers the path.
-#![cfg(feature = "cli")]
 
 mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::cli::{EVENTS, Run, events, outbox_ce};
+use common::{EVENTS, Run, events, outbox_ce};
 use outbox_cloudevents::interchange::Record;
 use outbox_cloudevents::{OutboxEvent, Payload};
 use rdkafka::ClientConfig;

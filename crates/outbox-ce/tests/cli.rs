@@ -1,7 +1,6 @@
 //! The `outbox-ce` binary on files and standard input: every subcommand on good input and on
 //! mixed good and bad lines, the `encode | decode` round trip on python-outbox-core's own
 //! events, and `--help`.
-#![cfg(feature = "cli")]
 
 mod common;
 
@@ -12,7 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use common::cli::{EVENTS, Run, events, outbox_ce};
+use common::{EVENTS, Run, events, outbox_ce};
 use outbox_cloudevents::interchange::Record;
 use outbox_cloudevents::{Encoder, Mode, OutboxEvent, Payload, Profile, WireEvent};
 
@@ -283,10 +282,7 @@ fn decode_reads_what_the_peer_sdks_write_and_reports_what_they_get_wrong() {
     // binary: each line is written exactly as the library decodes it, or reported by number.
     for peer in ["python-core", "python-v1", "javascript"] {
         for mode in ["binary", "structured"] {
-            let path = format!(
-                "{}/fixtures/interop/from-{peer}-{mode}.jsonl",
-                env!("CARGO_MANIFEST_DIR")
-            );
+            let path = format!("{}/fixtures/interop/from-{peer}-{mode}.jsonl", common::ROOT);
             let messages: Vec<String> = std::fs::read_to_string(&path)
                 .unwrap()
                 .lines()

@@ -1,13 +1,17 @@
 //! Running the built `outbox-ce` binary.
+#![allow(dead_code)]
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::thread;
 
+/// The workspace root, where `fixtures/` lives.
+pub const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
 /// The python-outbox-core events, one JSON object a line.
 pub const EVENTS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/fixtures/python-outbox-core/events.jsonl"
+    "/../../fixtures/python-outbox-core/events.jsonl"
 );
 
 /// What a run of `outbox-ce` left.
@@ -29,11 +33,11 @@ impl Run {
     }
 }
 
-/// Runs `outbox-ce` in the crate's folder with `args`, feeding it `stdin` when given.
+/// Runs `outbox-ce` in the workspace root with `args`, feeding it `stdin` when given.
 pub fn outbox_ce(args: &[&str], stdin: Option<&[u8]>) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_outbox-ce"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(ROOT)
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {

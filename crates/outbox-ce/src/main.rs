@@ -1,11 +1,8 @@
 //! `outbox-ce`: the library's conversions on JSON Lines files and streams, and against a
 //! Kafka broker. Run `outbox-ce --help`.
 
-#[path = "outbox_ce/args.rs"]
 mod args;
-#[path = "outbox_ce/kafka.rs"]
 mod kafka;
-#[path = "outbox_ce/lines.rs"]
 mod lines;
 
 use std::io::{self, Write as _};
