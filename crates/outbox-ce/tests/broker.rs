@@ -239,7 +239,10 @@ fn consume_reports_messages_that_do_not_decode() {
 }
 
 /// A topic on librdkafka's mock cluster, always (the fault tests need its controls).
-fn mock_topic(label: &str, partitions: i32) -> (MockCluster<'static, DefaultProducerContext>, String) {
+fn mock_topic(
+    label: &str,
+    partitions: i32,
+) -> (MockCluster<'static, DefaultProducerContext>, String) {
     let mock = MockCluster::new(1).unwrap();
     let name = format!("outbox-ce-{label}-{}", std::process::id());
     mock.create_topic(&name, partitions, 1).unwrap();
@@ -265,7 +268,11 @@ fn produce_raw(brokers: &str, topic: &str, headers: &[(&[u8], &[u8])], value: &[
         for &b in data {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0x82f6_3b78 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0x82f6_3b78
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -289,7 +296,10 @@ fn produce_raw(brokers: &str, topic: &str, headers: &[(&[u8], &[u8])], value: &[
     varint(&mut records, record.len() as i64);
     records.extend_from_slice(&record);
 
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     let mut checked = Vec::new(); // from `attributes` to the end: what the CRC covers
     checked.extend_from_slice(&0i16.to_be_bytes()); // attributes
     checked.extend_from_slice(&0i32.to_be_bytes()); // last offset delta
@@ -327,8 +337,12 @@ fn produce_raw(brokers: &str, topic: &str, headers: &[(&[u8], &[u8])], value: &[
 
     let address = brokers.split(',').next().unwrap();
     let mut socket = std::net::TcpStream::connect(address).unwrap();
-    socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    socket.write_all(&(request.len() as i32).to_be_bytes()).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    socket
+        .write_all(&(request.len() as i32).to_be_bytes())
+        .unwrap();
     socket.write_all(&request).unwrap();
     let mut size = [0u8; 4];
     socket.read_exact(&mut size).unwrap();
@@ -376,7 +390,10 @@ fn consume_reports_a_header_name_that_is_not_utf8_and_goes_on() {
     assert_eq!(produce(&topic, "binary", &events[1]).status, 0);
 
     for to in ["outbox", "cloudevent", "message"] {
-        let run = outbox_ce(&consume_args(&brokers, &name, &["--to", to, "--timeout", "5"]), None);
+        let run = outbox_ce(
+            &consume_args(&brokers, &name, &["--to", to, "--timeout", "5"]),
+            None,
+        );
         assert_eq!(run.status, 1, "--to {to}: {}", run.stderr);
         let stderr = run.stderr_lines();
         assert_eq!(stderr.len(), 2, "--to {to}: {stderr:?}");
@@ -386,7 +403,11 @@ fn consume_reports_a_header_name_that_is_not_utf8_and_goes_on() {
         );
         assert!(stderr[0].contains("not UTF-8"), "--to {to}: {stderr:?}");
         assert_eq!(stderr[1], "consume: 3 in, 2 out, 1 failed", "--to {to}");
-        assert_eq!(run.lines().len(), 2, "--to {to}: the messages after it are read");
+        assert_eq!(
+            run.lines().len(),
+            2,
+            "--to {to}: the messages after it are read"
+        );
     }
 }
 
@@ -405,7 +426,11 @@ fn consume_exits_2_when_the_broker_goes_away_before_max_messages() {
     let input = std::fs::read_to_string(EVENTS).unwrap();
     assert_eq!(produce(&topic, "binary", &input).status, 0);
 
-    let args = consume_args(&brokers, &name, &["--max", "10", "--timeout", "3", "--to", "message"]);
+    let args = consume_args(
+        &brokers,
+        &name,
+        &["--max", "10", "--timeout", "3", "--to", "message"],
+    );
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_outbox-ce"))
         .args(&args)
         .stdout(std::process::Stdio::piped())
@@ -423,9 +448,14 @@ fn consume_exits_2_when_the_broker_goes_away_before_max_messages() {
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("consume: 5 in, 5 out, 0 failed\n"), "{stderr}");
     assert!(
-        stderr.contains("outbox-ce consume: read 5 of the 10 messages asked for (--max): none came for 3 s"),
+        stderr.contains("consume: 5 in, 5 out, 0 failed\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "outbox-ce consume: read 5 of the 10 messages asked for (--max): none came for 3 s"
+        ),
         "{stderr}"
     );
 }
@@ -484,12 +514,24 @@ fn produce_stops_at_the_first_timeout_and_reports_what_was_not_delivered() {
     let input = format!("{event}\n").repeat(lines);
     let run = outbox_ce(
         &[
-            "produce", "--brokers", &brokers, "--topic", &name, "--mode", "binary",
-            "--timeout", "2",
+            "produce",
+            "--brokers",
+            &brokers,
+            "--topic",
+            &name,
+            "--mode",
+            "binary",
+            "--timeout",
+            "2",
         ],
         Some(input.as_bytes()),
     );
-    assert_eq!(run.status, 2, "{}", &run.stderr[run.stderr.len().saturating_sub(2000)..]);
+    assert_eq!(
+        run.status,
+        2,
+        "{}",
+        &run.stderr[run.stderr.len().saturating_sub(2000)..]
+    );
     let stderr = run.stderr_lines();
     let fatal = stderr.last().unwrap();
     assert!(fatal.starts_with("outbox-ce produce: the broker took no message for 2 s (--timeout), so the run stopped after line "), "{fatal}");
@@ -506,10 +548,17 @@ fn produce_stops_at_the_first_timeout_and_reports_what_was_not_delivered() {
     // Every line read is reported, each once, with what may have happened to it.
     let reports = &stderr[..stderr.len() - 2];
     assert_eq!(reports.len(), read);
-    assert!(reports[0].starts_with("line 1: not acknowledged within --timeout, and it may still have been delivered"), "{}", reports[0]);
+    assert!(
+        reports[0].starts_with(
+            "line 1: not acknowledged within --timeout, and it may still have been delivered"
+        ),
+        "{}",
+        reports[0]
+    );
     for report in reports {
         assert!(
-            report.contains("may still have been delivered") || report.contains("not delivered: the run stopped before it was sent"),
+            report.contains("may still have been delivered")
+                || report.contains("not delivered: the run stopped before it was sent"),
             "{report}"
         );
     }
