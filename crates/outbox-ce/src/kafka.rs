@@ -68,6 +68,11 @@ pub fn produce(options: &Options) -> Result<ExitCode, Fatal> {
                             Some(oldest) => gone |= settle(&runtime, stream, oldest),
                             None => producer.poll(Duration::from_millis(100)),
                         }
+                        if gone {
+                            stream
+                                .fail(number, "not delivered: the run stopped before it was sent");
+                            break;
+                        }
                     }
                     Err((e, _)) => {
                         stream.fail(number, e);
@@ -279,8 +284,11 @@ struct End {
     end: i64,
 }
 
+/// Why one consumed message cannot be written; the run goes on.
+type Problem = Box<dyn std::error::Error>;
+
 /// One consumed message as `--to` asks.
-fn render(message: &BorrowedMessage<'_>, options: &Options) -> Result<Vec<u8>, Fatal> {
+fn render(message: &BorrowedMessage<'_>, options: &Options) -> Result<Vec<u8>, Problem> {
     let view = MessageRef::from(message);
     match options.to {
         Target::Outbox => {
