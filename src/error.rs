@@ -57,11 +57,13 @@ pub enum Location {
 }
 
 impl fmt::Display for Location {
+    /// Names come from the input: they are cut after 80 characters and their control
+    /// characters escaped, so that a name can neither fake a line of its own nor flood one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Location::Attribute(name) => write!(f, "attribute `{name}`"),
-            Location::Header(name) => write!(f, "header `{name}`"),
-            Location::Field(name) => write!(f, "field `{name}`"),
+            Location::Attribute(name) => write!(f, "attribute `{}`", Shown(name)),
+            Location::Header(name) => write!(f, "header `{}`", Shown(name)),
+            Location::Field(name) => write!(f, "field `{}`", Shown(name)),
             Location::Value => f.write_str("message value"),
             Location::Message => f.write_str("message"),
         }
@@ -124,6 +126,21 @@ impl Error {
         self.at(Location::Header(String::from_utf8_lossy(name).into_owned()))
     }
 
+    /// For an error reading `text` as JSON: names a cause that serde_json's message would
+    /// hide, a byte-order mark or an unpaired surrogate escape.
+    pub(crate) fn reading_json(mut self, text: &[u8]) -> Self {
+        if text.starts_with("\u{feff}".as_bytes()) {
+            self.inner
+                .message
+                .push_str(": it starts with a byte-order mark (U+FEFF), which JSON text must not");
+        } else if let Some(escape) = unpaired_surrogate(text) {
+            self.inner.message.push_str(&format!(
+                ": `{escape}` is an unpaired surrogate, which encodes no character"
+            ));
+        }
+        self
+    }
+
     pub(crate) fn caused_by(mut self, cause: impl Into<Cause>) -> Self {
         self.inner.cause = Some(cause.into());
         self
@@ -150,15 +167,70 @@ impl Error {
 }
 
 impl fmt::Display for Error {
+    /// One line: control characters that a value, a name or a cause brought in are escaped
+    /// (`\n`, `\u{1b}`), so the message can be written where each line is one report.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = Escaping(f);
         if let Some(location) = &self.inner.location {
-            write!(f, "{location}: ")?;
+            fmt::Write::write_fmt(&mut out, format_args!("{location}: "))?;
         }
-        f.write_str(&self.inner.message)?;
+        fmt::Write::write_str(&mut out, &self.inner.message)?;
         if let Some(cause) = &self.inner.cause {
-            write!(f, " ({cause})")?;
+            fmt::Write::write_fmt(&mut out, format_args!(" ({cause})"))?;
         }
         Ok(())
+    }
+}
+
+/// Writes through to a formatter, escaping the characters that could end a line, move the
+/// cursor, change colours or reorder text on a terminal.
+struct Escaping<'a, 'b>(&'a mut fmt::Formatter<'b>);
+
+impl fmt::Write for Escaping<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut rest = s;
+        while let Some((at, c)) = rest.char_indices().find(|(_, c)| needs_escape(*c)) {
+            self.0.write_str(&rest[..at])?;
+            match c {
+                '\n' => self.0.write_str("\\n")?,
+                '\r' => self.0.write_str("\\r")?,
+                '\t' => self.0.write_str("\\t")?,
+                c => write!(self.0, "\\u{{{:x}}}", u32::from(c))?,
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        self.0.write_str(rest)
+    }
+}
+
+/// C0 and C1 controls, DEL, the zero-width characters and the byte-order mark, the line and
+/// paragraph separators, and the bidirectional marks, overrides and isolates.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
+/// The longest name or value quoted in a message, in characters.
+const MAX_SHOWN: usize = 80;
+
+/// A name or value from the input as a message shows it: cut after [`MAX_SHOWN`]
+/// characters (marked `…`), special characters escaped.
+struct Shown<'a>(&'a str);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (text, cut) = match self.0.char_indices().nth(MAX_SHOWN) {
+            Some((at, _)) => (&self.0[..at], "…"),
+            None => (self.0, ""),
+        };
+        fmt::Write::write_str(&mut Escaping(f), text)?;
+        f.write_str(cut)
     }
 }
 
@@ -185,11 +257,45 @@ impl std::error::Error for Error {
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Quotes a value for an error message, cut short when it is long.
-pub(crate) fn quote(value: &str) -> String {
-    const MAX: usize = 80;
-    match value.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("`{}…`", &value[..cut]),
-        None => format!("`{value}`"),
+/// The first `\uXXXX` escape in `text` that is half of a surrogate pair without its other
+/// half.
+fn unpaired_surrogate(text: &[u8]) -> Option<&str> {
+    let unit = |at: usize| -> Option<u32> {
+        let escape = text.get(at..at + 6)?;
+        if escape.get(..2)? != b"\\u" {
+            return None;
+        }
+        u32::from_str_radix(std::str::from_utf8(escape.get(2..)?).ok()?, 16).ok()
+    };
+    let mut at = 0;
+    while let Some(offset) = text.get(at..)?.iter().position(|&b| b == b'\\') {
+        at += offset;
+        let Some(first) = unit(at) else {
+            // Another escape, such as `\\`: skip both bytes.
+            at += 2;
+            continue;
+        };
+        let paired = match first {
+            0xd800..=0xdbff => unit(at + 6).is_some_and(|u| (0xdc00..=0xdfff).contains(&u)),
+            0xdc00..=0xdfff => false,
+            _ => true,
+        };
+        if !paired {
+            return text
+                .get(at..at + 6)
+                .and_then(|e| std::str::from_utf8(e).ok());
+        }
+        at += if (0xd800..=0xdbff).contains(&first) {
+            12
+        } else {
+            6
+        };
     }
+    None
+}
+
+/// Quotes a value for an error message, cut short when it is long, special characters
+/// escaped.
+pub(crate) fn quote(value: &str) -> String {
+    format!("`{}`", Shown(value))
 }

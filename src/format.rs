@@ -36,7 +36,9 @@ impl<'a> WireEvent<'a> {
             return Err(error);
         }
         let fields = parsed.and_then(|f| de.end().map(|()| f)).map_err(|e| {
-            Error::new(ErrorKind::Json, "not a CloudEvent in the JSON event format").caused_by(e)
+            Error::new(ErrorKind::Json, "not a CloudEvent in the JSON event format")
+                .reading_json(json)
+                .caused_by(e)
         })?;
         fields.finish()
     }
@@ -254,18 +256,27 @@ pub(crate) enum Scalar<'a> {
     Bool(bool),
     Int(i64),
     Str(Cow<'a, str>),
+    /// A number that is not a 64-bit integer, as serde_json's `arbitrary_precision` hands
+    /// it over: its JSON text.
+    Number(Cow<'a, str>),
     /// Any other JSON value, named by its kind.
     Other(&'static str),
 }
 
+/// The member name under which serde_json's `arbitrary_precision` passes a number that is
+/// not a 64-bit integer to `visit_map`. The feature may be on for the whole build through
+/// another crate, so it is looked for whatever this crate's features are.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
 impl Scalar<'_> {
-    fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> Cow<'static, str> {
         match self {
-            Scalar::Null => "null",
-            Scalar::Bool(_) => "a boolean",
-            Scalar::Int(_) => "an integer",
-            Scalar::Str(_) => "a string",
-            Scalar::Other(kind) => kind,
+            Scalar::Null => "null".into(),
+            Scalar::Bool(_) => "a boolean".into(),
+            Scalar::Int(_) => "an integer".into(),
+            Scalar::Str(_) => "a string".into(),
+            Scalar::Number(text) => format!("the number {}", quote(text)).into(),
+            Scalar::Other(kind) => (*kind).into(),
         }
     }
 }
@@ -309,6 +320,16 @@ impl<'de> de::Deserialize<'de> for Scalar<'de> {
                 Ok(Scalar::Str(Cow::Owned(v)))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                match map.next_key::<Str<'de>>()? {
+                    Some(Str(key)) if key == NUMBER_TOKEN => {
+                        let Str(text) = map.next_value::<Str<'de>>()?;
+                        return Ok(Scalar::Number(text));
+                    }
+                    Some(_) => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                    None => {}
+                }
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(Scalar::Other("an object"))
             }
@@ -429,10 +450,13 @@ impl<'a> Fields<'a> {
             Scalar::Str(s) => ExtensionValue::String(s),
             Scalar::Bool(b) => ExtensionValue::Boolean(b),
             Scalar::Int(i) => ExtensionValue::Integer(i),
-            Scalar::Other(kind) => {
+            other @ (Scalar::Number(_) | Scalar::Other(_)) => {
                 return Err(Error::new(
                     ErrorKind::Invalid,
-                    format!("an extension must be a string, boolean or integer, not {kind}"),
+                    format!(
+                        "an extension must be a string, boolean or integer, not {}",
+                        other.kind()
+                    ),
                 )
                 .attribute(name.into_owned()));
             }

@@ -505,6 +505,7 @@ fn read_with_serde(line: &[u8]) -> Result<RecordRef<'_>> {
             ErrorKind::Json,
             "not a Kafka message in interchange JSON ({\"key\", \"headers\", \"value\"})",
         )
+        .reading_json(line)
         .caused_by(e)
     })?;
     let headers = line

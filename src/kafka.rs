@@ -199,9 +199,27 @@ impl Encoder {
     /// Encodes an outbox event.
     ///
     /// # Errors
-    /// As [`OutboxEvent::to_wire`] and [`Encoder::encode_wire`].
+    /// As [`OutboxEvent::to_wire`] and [`Encoder::encode_wire`]; and [`ErrorKind::Invalid`] in
+    /// binary mode for a JSON payload under a `datacontenttype` that is not JSON, which would
+    /// read back as bytes, not as the payload.
     pub fn encode<P: ToData>(&self, event: &OutboxEvent<P>) -> Result<Message> {
         let wire = event.to_wire(&self.profile)?;
+        if self.mode == Mode::Binary
+            && matches!(wire.data, Some(Data::Json(_)))
+            && !is_json_content_type(wire.datacontenttype())
+        {
+            // The binding says a receiver reads the value by `content-type`: under a type that
+            // is not JSON these bytes come back as bytes, and the event would not decode to
+            // itself (decode(encode(x)) == x).
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{} is not a JSON content type, so binary mode would carry the JSON payload as bytes that do not read back as it; use structured mode or a JSON content type",
+                    quote(wire.datacontenttype().unwrap_or_default())
+                ),
+            )
+            .attribute("datacontenttype"));
+        }
         let key = match &self.key {
             Some(mapper) => mapper(&wire),
             // The outbox contract: the partition key, in every profile.

@@ -190,6 +190,7 @@ impl<P: FromData> OutboxEvent<P> {
                     }
                     let scalar: Scalar<'_> = serde_json::from_str(text).map_err(|e| {
                         Error::new(ErrorKind::Json, "bad JSON")
+                            .reading_json(text.as_bytes())
                             .caused_by(e)
                             .field(METADATA[i])
                     })?;
@@ -257,8 +258,11 @@ impl<P: FromData> OutboxEvent<P> {
             Error::new(e.kind(), format!("in `cloudevent`: {e}")).field(name)
         };
         for (name, raw) in object_members(extras).map_err(in_extras)? {
-            let scalar: Scalar<'_> = serde_json::from_str(raw.get())
-                .map_err(|e| Error::new(ErrorKind::Json, "bad JSON").caused_by(e))?;
+            let scalar: Scalar<'_> = serde_json::from_str(raw.get()).map_err(|e| {
+                Error::new(ErrorKind::Json, "bad JSON")
+                    .reading_json(raw.get().as_bytes())
+                    .caused_by(e)
+            })?;
             match name.as_ref() {
                 "datacontenttype" => {
                     self.content_type = scalar_str("datacontenttype", scalar)
@@ -289,11 +293,14 @@ impl<P: FromData> OutboxEvent<P> {
                         Scalar::Str(s) => ExtensionValue::String(Cow::Owned(s.into_owned())),
                         Scalar::Bool(b) => ExtensionValue::Boolean(b),
                         Scalar::Int(i) => ExtensionValue::Integer(i),
-                        _ => {
+                        bad => {
                             return Err(in_extras(
                                 Error::new(
                                     ErrorKind::Invalid,
-                                    "must be a string, boolean or integer",
+                                    format!(
+                                        "must be a string, boolean or integer, not {}",
+                                        bad.kind()
+                                    ),
                                 )
                                 .attribute(other.to_owned()),
                             ));
@@ -589,6 +596,7 @@ pub(crate) fn object_members(json: &str) -> Result<Members<'_>> {
                 ErrorKind::Json,
                 format!("{} is not one JSON object", quote(json)),
             )
+            .reading_json(json.as_bytes())
             .caused_by(e)
         })
 }

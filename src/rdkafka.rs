@@ -17,10 +17,16 @@
 //! # Ok(()) }
 //! ```
 //!
-//! rdkafka hands out header names as `&str` and panics on a name that is not UTF-8 before
-//! this crate sees it; every other malformed message is this crate's error value.
+//! Header names are read as the bytes on the wire: rdkafka's own accessors hand them out as
+//! `&str` and panic on a name that is not UTF-8, so any producer could stop a consumer. A
+//! message with such a name is this crate's error value, as every malformed message is.
 
-use rdkafka::message::{BorrowedMessage, Header as RdHeader, Headers, OwnedHeaders, OwnedMessage};
+use std::ffi::{CStr, c_char, c_void};
+
+use rdkafka::bindings as sys;
+use rdkafka::message::{
+    BorrowedHeaders, BorrowedMessage, Header as RdHeader, Headers, OwnedHeaders, OwnedMessage,
+};
 use rdkafka::producer::FutureRecord;
 
 use crate::kafka::{HeaderRef, Message, MessageRef};
@@ -52,22 +58,63 @@ impl Message {
     }
 }
 
-fn view<'a, M: rdkafka::Message>(message: &'a M) -> MessageRef<'a> {
+fn view<'a, M: rdkafka::Message>(message: &'a M) -> MessageRef<'a>
+where
+    M::Headers: AsBorrowed,
+{
     MessageRef {
         key: message.key(),
         headers: message
             .headers()
             .map(|headers| {
-                headers
-                    .iter()
-                    .map(|h| HeaderRef {
-                        name: h.key.as_bytes(),
-                        value: h.value,
-                    })
+                let headers = headers.as_borrowed_headers();
+                (0..headers.count())
+                    .map_while(|index| raw_header(headers, index))
                     .collect()
             })
             .unwrap_or_default(),
         value: message.payload(),
+    }
+}
+
+/// The headers of both kinds of rdkafka message, as librdkafka's header list.
+trait AsBorrowed {
+    fn as_borrowed_headers(&self) -> &BorrowedHeaders;
+}
+
+impl AsBorrowed for BorrowedHeaders {
+    fn as_borrowed_headers(&self) -> &BorrowedHeaders {
+        self
+    }
+}
+
+impl AsBorrowed for OwnedHeaders {
+    fn as_borrowed_headers(&self) -> &BorrowedHeaders {
+        self.as_borrowed()
+    }
+}
+
+/// Header `index`, its name as bytes; `None` past the last one.
+#[allow(unsafe_code)]
+fn raw_header(headers: &BorrowedHeaders, index: usize) -> Option<HeaderRef<'_>> {
+    let native = std::ptr::from_ref(headers).cast::<sys::rd_kafka_headers_t>();
+    let mut name: *const c_char = std::ptr::null();
+    let mut value: *const c_void = std::ptr::null();
+    let mut size = 0usize;
+    // SAFETY: a `&BorrowedHeaders` is the address of a live `rd_kafka_headers_t`: rdkafka
+    // makes one by casting that pointer and passes it back to librdkafka the same way. On
+    // success librdkafka points `name` at the NUL-terminated name and `value` at `size`
+    // bytes (or null for a null value), both owned by the header list, which `headers`
+    // borrows for the lifetime given to the result.
+    unsafe {
+        let error = sys::rd_kafka_header_get_all(native, index, &mut name, &mut value, &mut size);
+        if error != sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
+            return None;
+        }
+        Some(HeaderRef {
+            name: CStr::from_ptr(name).to_bytes(),
+            value: (!value.is_null()).then(|| std::slice::from_raw_parts(value.cast::<u8>(), size)),
+        })
     }
 }
 
@@ -86,14 +133,16 @@ impl<'a> From<&'a OwnedMessage> for MessageRef<'a> {
 }
 
 impl From<&OwnedMessage> for Message {
-    /// Copies key, headers and value out of a detached message.
+    /// Copies key, headers and value out of a detached message. A header name that is not
+    /// UTF-8 gets U+FFFD in place of its bad bytes; [`MessageRef`] keeps them.
     fn from(message: &OwnedMessage) -> Self {
         to_message(view(message))
     }
 }
 
 impl From<&BorrowedMessage<'_>> for Message {
-    /// Copies key, headers and value out of a consumed message.
+    /// Copies key, headers and value out of a consumed message. A header name that is not
+    /// UTF-8 gets U+FFFD in place of its bad bytes; [`MessageRef`] keeps them.
     fn from(message: &BorrowedMessage<'_>) -> Self {
         to_message(view(message))
     }
@@ -106,7 +155,9 @@ fn to_message(view: MessageRef<'_>) -> Message {
             .headers
             .iter()
             .map(|h| crate::kafka::Header {
-                // rdkafka has already checked that the name is UTF-8.
+                // `Header` names are text: a name that is not UTF-8 is written with U+FFFD
+                // here. Read the message through `MessageRef`, which keeps the bytes, to see
+                // or refuse such a name.
                 name: String::from_utf8_lossy(h.name).into_owned().into(),
                 value: h.value.map(<[u8]>::to_vec),
             })

@@ -11,13 +11,27 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike,
 use crate::error::{Error, ErrorKind, Result, quote};
 
 /// Parses an RFC 3339 timestamp, or one without an offset (read as UTC).
+///
+/// An instant whose UTC form falls outside the years 0000–9999 (such as
+/// `0000-01-01T00:00:00+23:59`) is refused: RFC 3339 cannot write it in UTC, so no reader,
+/// this one included, would take it back.
 pub(crate) fn parse(text: &str) -> Result<DateTime<Utc>> {
-    parse_parts(text.as_bytes()).ok_or_else(|| {
+    let utc = parse_parts(text.as_bytes()).ok_or_else(|| {
         Error::new(
             ErrorKind::Invalid,
             format!("{} is not an RFC 3339 timestamp", quote(text)),
         )
-    })
+    })?;
+    if !(0..=9999).contains(&chrono::Datelike::year(&utc)) {
+        return Err(Error::new(
+            ErrorKind::Invalid,
+            format!(
+                "{} is outside the years 0000–9999 in UTC, which RFC 3339 cannot write",
+                quote(text)
+            ),
+        ));
+    }
+    Ok(utc)
 }
 
 fn digits(bytes: &[u8], at: usize, n: usize) -> Option<u32> {

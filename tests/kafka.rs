@@ -54,10 +54,21 @@ proptest! {
     /// Law 3 for outbox events, with law 6: decode(encode(x)) == x in both modes, the payload
     /// byte for byte.
     #[test]
-    fn law3_outbox_events(event in outbox_event()) {
+    fn law3_outbox_events(event in outbox_event_with_content_type()) {
         for mode in [Mode::Binary, Mode::Structured] {
             for profile in [Profile::Canonical, Profile::python_outbox_core()] {
-                let message = Encoder::new(mode).profile(profile.clone()).encode(&event).unwrap();
+                let encoded = Encoder::new(mode).profile(profile.clone()).encode(&event);
+                // Every event the encoder accepts decodes to itself; the one it refuses is a
+                // JSON payload under a type that is not JSON, in binary mode (the
+                // python-outbox-core profile always sends `application/json`).
+                let json_type = event.content_type().is_none_or(|ct| ct.contains("json"));
+                if mode == Mode::Binary && profile == Profile::Canonical && !json_type {
+                    let error = encoded.unwrap_err();
+                    prop_assert_eq!(error.kind(), ErrorKind::Invalid);
+                    prop_assert_eq!(error.name(), Some("datacontenttype"));
+                    continue;
+                }
+                let message = encoded.unwrap();
                 let back = OutboxEvent::<Payload>::from_message(&message.as_ref(), &profile).unwrap();
                 let expected = match mode {
                     Mode::Binary => strings_only(&event),

@@ -115,3 +115,226 @@ fn binary_mode_refuses_a_cloudevents_datacontenttype() {
         );
     }
 }
+
+/// An outbox event in python-outbox-core's `to_message()` layout with `occurred_at` set to
+/// `at`.
+fn outbox_json(at: &str) -> String {
+    format!(
+        r#"{{"event_id":"3f2c1a9e-8b7d-4c6e-9a5f-1b2c3d4e5f01","event_type":"com.gridflow.invite.created","aggregate_id":"a","occurred_at":"{at}","source":"s","data_version":"1.0","correlation_id":null,"causation_id":null}}"#
+    )
+}
+
+/// Fuzz target `outbox_json` (seeds kept in `fuzz/seeds/outbox_json`): an offset moved the
+/// instant out of the years RFC 3339 can write in UTC, and the event was written as
+/// `ce_time -0001-12-31T00:01:00Z`, which no reader takes. Every reader now refuses it.
+#[test]
+fn time_whose_utc_form_leaves_years_0000_to_9999() {
+    for at in ["0000-01-01T00:00:00+23:59", "9999-12-31T23:59:59-00:01"] {
+        let error =
+            outbox_cloudevents::OutboxEvent::<outbox_cloudevents::Payload>::from_message_json(
+                outbox_json(at).as_bytes(),
+            )
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Invalid, "{at}");
+        assert_eq!(error.name(), Some("occurred_at"), "{at}");
+        assert!(
+            error.to_string().contains("outside the years 0000–9999"),
+            "{error}"
+        );
+
+        let json =
+            format!(r#"{{"specversion":"1.0","id":"a","source":"s","type":"t","time":"{at}"}}"#);
+        let error = WireEvent::from_json(json.as_bytes()).unwrap_err();
+        assert_eq!(error.name(), Some("time"), "{at}");
+
+        let mut message = binary(b"application/json", b"{}");
+        message.headers.push(Header::new("ce_time", at));
+        let error = decode(&message.as_ref()).unwrap_err();
+        assert_eq!(
+            error.location(),
+            Some(&Location::Header("ce_time".into())),
+            "{at}"
+        );
+    }
+    // The edges themselves are fine.
+    for at in [
+        "0000-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.999999999Z",
+        "0000-01-01T23:59:00+23:59",
+    ] {
+        outbox_cloudevents::OutboxEvent::<outbox_cloudevents::Payload>::from_message_json(
+            outbox_json(at).as_bytes(),
+        )
+        .unwrap();
+    }
+}
+
+/// A structured-mode extension that is a number but not a 64-bit integer was reported as
+/// "not an object" when serde_json's `arbitrary_precision` was on (it hands such numbers
+/// over as a map). The message names the number, with the feature on or off.
+#[test]
+fn structured_extension_that_is_a_number_but_not_an_integer() {
+    let numbers: &[&str] = if cfg!(feature = "arbitrary-precision") {
+        &["1.0", "-0", "1e999", "18446744073709551616"]
+    } else {
+        &["1.0", "18446744073709551616"]
+    };
+    for number in numbers {
+        let json =
+            format!(r#"{{"specversion":"1.0","id":"a","source":"s","type":"t","ext":{number}}}"#);
+        let error = WireEvent::from_json(json.as_bytes()).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Invalid, "{number}");
+        assert_eq!(error.name(), Some("ext"), "{number}");
+        let text = error.to_string();
+        assert!(!text.contains("object"), "{number}: {text}");
+        if cfg!(feature = "arbitrary-precision") {
+            // serde_json spells the exponent `e+999`.
+            let spelled = number.replace("e9", "e+9");
+            assert!(text.contains(&format!("the number `{spelled}`")), "{text}");
+        }
+    }
+    // An object is still called one.
+    let json = r#"{"specversion":"1.0","id":"a","source":"s","type":"t","ext":{"a":1}}"#;
+    let error = WireEvent::from_json(json.as_bytes()).unwrap_err();
+    assert!(error.to_string().contains("not an object"), "{error}");
+}
+
+/// An outbox event whose `cloudevent` member sets `datacontenttype: text/plain` encoded in
+/// binary mode, and the message then read back as bytes, which the `to_message()` layout
+/// cannot hold: the event did not decode. The encoder refuses it and says why; structured
+/// mode carries it.
+#[test]
+fn binary_mode_refuses_a_json_payload_under_a_type_that_is_not_json() {
+    let json = outbox_json("2024-05-06T07:08:09+00:00").replace(
+        r#""causation_id":null}"#,
+        r#""causation_id":null,"email":"a@example.com","cloudevent":{"datacontenttype":"text/plain"}}"#,
+    );
+    let event = outbox_cloudevents::OutboxEvent::<outbox_cloudevents::Payload>::from_message_json(
+        json.as_bytes(),
+    )
+    .unwrap();
+    let error = outbox_cloudevents::Encoder::new(outbox_cloudevents::Mode::Binary)
+        .encode(&event)
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Invalid);
+    assert_eq!(error.name(), Some("datacontenttype"));
+    assert!(
+        error
+            .to_string()
+            .contains("`text/plain` is not a JSON content type"),
+        "{error}"
+    );
+
+    let message = outbox_cloudevents::Encoder::new(outbox_cloudevents::Mode::Structured)
+        .encode(&event)
+        .unwrap();
+    let back = outbox_cloudevents::OutboxEvent::<outbox_cloudevents::Payload>::from_message(
+        &message.as_ref(),
+        &outbox_cloudevents::Profile::Canonical,
+    )
+    .unwrap();
+    assert_eq!(back, event);
+    assert_eq!(back.to_message_json().unwrap(), json.as_bytes());
+}
+
+/// A header named `"ce_a\nline 99: injected\u001b[31m"` printed a fake `line 99:` report
+/// and a terminal escape into the error, and a 1 MB name made a 1 MB message. Names and
+/// values are now escaped and cut.
+#[test]
+fn error_messages_escape_and_cut_names_and_values() {
+    let mut message = binary(b"application/json", b"{}");
+    message
+        .headers
+        .push(Header::new("ce_a\nline 99: injected\u{1b}[31m", "x"));
+    let text = decode(&message.as_ref()).unwrap_err().to_string();
+    assert!(!text.contains('\n') && !text.contains('\u{1b}'), "{text}");
+    assert!(
+        text.contains(r"ce_a\nline 99: injected\u{1b}[31m"),
+        "{text}"
+    );
+
+    let long_name = format!("ce_{}", "X".repeat(1 << 20));
+    let long_value = "\u{202e}\r".repeat(1 << 20);
+    for header in [
+        Header::new(long_name.clone(), "x"),
+        Header::new("ce_time", long_value),
+    ] {
+        let mut message = binary(b"application/json", b"{}");
+        message.headers.push(header);
+        let error = decode(&message.as_ref()).unwrap_err();
+        let text = error.to_string();
+        assert!(text.len() < 1000, "{} bytes", text.len());
+        assert!(text.contains("…`"), "{text}");
+        assert!(!text.contains(['\r', '\u{202e}']), "{text}");
+    }
+    // The name itself is kept whole for callers.
+    let mut message = binary(b"application/json", b"{}");
+    message.headers.push(Header::new(long_name, "x"));
+    let error = decode(&message.as_ref()).unwrap_err();
+    assert_eq!(error.name().map(str::len), Some(3 + (1 << 20)));
+
+    let text = WireEvent::from_json(b"{\"specversion\":\"1.0\",\"id\":\"a\",\"source\":\"s\",\"type\":\"t\",\"time\":\"\\u2028\\u001b[2J\"}")
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains(r"`\u{2028}\u{1b}[2J`"), "{text}");
+}
+
+/// A line starting with a byte-order mark, and a string with an unpaired surrogate escape,
+/// were reported in serde_json's words only (`expected value at line 1 column 1`,
+/// `unexpected end of hex escape`). The messages now name the cause.
+#[test]
+fn byte_order_mark_and_unpaired_surrogate_are_named() {
+    let event = outbox_json("2024-05-06T07:08:09Z");
+    let with_bom = format!("\u{feff}{event}");
+    let error = outbox_cloudevents::OutboxEvent::<outbox_cloudevents::Payload>::from_message_json(
+        with_bom.as_bytes(),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("byte-order mark"), "{error}");
+    // The mark itself shows escaped, not as an invisible character.
+    assert!(error.to_string().contains(r"`\u{feff}{"), "{error}");
+    let cloudevent =
+        "\u{feff}{\"specversion\":\"1.0\",\"id\":\"a\",\"source\":\"s\",\"type\":\"t\"}";
+    let error = WireEvent::from_json(cloudevent.as_bytes()).unwrap_err();
+    assert!(error.to_string().contains("byte-order mark"), "{error}");
+
+    for (escape, json) in [
+        (
+            r"\ud800",
+            event.replace(r#""aggregate_id":"a""#, r#""aggregate_id":"\ud800""#),
+        ),
+        (
+            r"\udc00",
+            event.replace(r#""aggregate_id":"a""#, r#""aggregate_id":"x\udc00""#),
+        ),
+        (
+            r"\ud83d",
+            event.replace(r#""aggregate_id":"a""#, r#""aggregate_id":"\ud83d\u0041""#),
+        ),
+    ] {
+        let error =
+            outbox_cloudevents::OutboxEvent::<outbox_cloudevents::Payload>::from_message_json(
+                json.as_bytes(),
+            )
+            .unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains(&format!("`{escape}` is an unpaired surrogate")),
+            "{text}"
+        );
+    }
+    let cloudevent = r#"{"specversion":"1.0","id":"\\\ud800","source":"s","type":"t"}"#;
+    let error = WireEvent::from_json(cloudevent.as_bytes()).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains(r"`\ud800` is an unpaired surrogate"),
+        "{error}"
+    );
+    // A pair is a character, not an error.
+    let paired = event.replace(r#""aggregate_id":"a""#, r#""aggregate_id":"\ud83d\ude80""#);
+    outbox_cloudevents::OutboxEvent::<outbox_cloudevents::Payload>::from_message_json(
+        paired.as_bytes(),
+    )
+    .unwrap();
+}

@@ -221,6 +221,19 @@ pub fn outbox_event() -> impl Strategy<Value = OutboxEvent<Payload>> {
     )
 }
 
+/// An outbox event as [`outbox_event`] makes, with a `datacontenttype` of its own or none:
+/// a JSON one, or one that is not JSON (which binary mode cannot carry a JSON payload under).
+pub fn outbox_event_with_content_type() -> impl Strategy<Value = OutboxEvent<Payload>> {
+    let content_type = proptest::option::of(prop_oneof![
+        Just("application/json"),
+        Just("application/vnd.gridflow+json; charset=utf-8"),
+        Just("text/plain"),
+        Just("application/octet-stream"),
+    ]);
+    (outbox_event(), content_type)
+        .prop_map(|(event, ct)| event.with_content_type(ct.map(str::to_owned)).unwrap())
+}
+
 /// The data of a CloudEvent in the JSON format: a JSON value, a text, bytes, or none.
 fn data_member() -> impl Strategy<Value = (Option<String>, String)> {
     prop_oneof![

@@ -47,6 +47,9 @@ pub struct Options {
     pub timeout: Duration,
     /// No count at the end.
     pub quiet: bool,
+    /// The longest input line taken, in bytes, line terminator excluded; a longer line is
+    /// that line's error.
+    pub max_line_bytes: usize,
 }
 
 /// What the command line asks for.
@@ -76,6 +79,15 @@ impl fmt::Display for UsageError {
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The longest timeout librdkafka takes: its timeouts are milliseconds in a C `int`.
+const MAX_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// 1 MiB: Kafka's default largest message (`message.max.bytes`, 1 MB) is about this size,
+/// and the CloudEvents spec asks intermediaries to forward events of 64 KiB or less, so any
+/// event meant to travel fits with room to spare, while a stray huge line costs a few MiB
+/// of memory, not gigabytes.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+
 impl Command {
     pub fn name(self) -> &'static str {
         match self {
@@ -102,10 +114,17 @@ impl Command {
     /// The long options the subcommand takes, besides `--help` and `--quiet`.
     fn options(self) -> &'static [&'static str] {
         match self {
-            Command::Encode => &["mode", "profile"],
-            Command::Decode => &["to", "profile"],
-            Command::Convert => &["to", "profile"],
-            Command::Produce => &["brokers", "topic", "mode", "profile", "timeout"],
+            Command::Encode => &["mode", "profile", "max-line-bytes"],
+            Command::Decode => &["to", "profile", "max-line-bytes"],
+            Command::Convert => &["to", "profile", "max-line-bytes"],
+            Command::Produce => &[
+                "brokers",
+                "topic",
+                "mode",
+                "profile",
+                "timeout",
+                "max-line-bytes",
+            ],
             Command::Consume => &["brokers", "topic", "max", "to", "profile", "timeout"],
         }
     }
@@ -188,6 +207,7 @@ fn parse_command(command: Command, parser: &mut lexopt::Parser) -> Result<Parsed
         max: None,
         timeout: DEFAULT_TIMEOUT,
         quiet: false,
+        max_line_bytes: DEFAULT_MAX_LINE_BYTES,
     };
     let mut given = Vec::new();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
@@ -260,12 +280,26 @@ fn set(options: &mut Options, name: &str, value: &str) -> Result<(), String> {
             );
         }
         "timeout" => {
-            options.timeout = value
+            let timeout = value
                 .parse::<f64>()
                 .ok()
                 .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| format!("`{value}` is not a number of seconds above 0"))?;
+            if timeout > MAX_TIMEOUT {
+                return Err(format!(
+                    "`{value}` is more than {} seconds, the longest timeout librdkafka takes",
+                    MAX_TIMEOUT.as_secs_f64()
+                ));
+            }
+            options.timeout = timeout;
+        }
+        "max-line-bytes" => {
+            options.max_line_bytes = value
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("`{value}` is not a number of bytes above 0"))?;
         }
         _ => return Err("not an option of this command".to_owned()),
     }
@@ -298,8 +332,13 @@ Formats:
                   \"value\": V}, each K and V a string, {\"base64\": \"...\"} or null
   CloudEvent     the CloudEvents JSON event format
 
+A line longer than --max-line-bytes (default 1048576, 1 MiB) is that line's error; it
+is skipped without being held in memory.
+
 Exit status: 0 when every line went through, 1 when a line failed, 2 for a usage error
-or when the run could not go on (an unreadable file, an unreachable broker).
+or when the run could not go on or could not finish: an unreadable file, a closed
+standard input or output, a broker that cannot be reached or stops answering, a
+`consume` that could not read as far as it set out to.
 
 Options:
   -h, --help     this help; `outbox-ce <COMMAND> --help` for a command's options
@@ -322,6 +361,7 @@ Options:
                      structured: the whole CloudEvent in the JSON event format as the value
   --profile PROFILE  canonical (the default) or python-outbox-core (what that package's
                      CloudEventsFormatter writes)
+  --max-line-bytes N refuse lines longer than N bytes (default 1048576, 1 MiB)
   -q, --quiet        no count at the end
   -h, --help         this help
 
@@ -345,6 +385,7 @@ Options:
                      cloudevent: the CloudEvents JSON event format
   --profile PROFILE  how CloudEvents map to outbox events: canonical (the default) or
                      python-outbox-core
+  --max-line-bytes N refuse lines longer than N bytes (default 1048576, 1 MiB)
   -q, --quiet        no count at the end
   -h, --help         this help
 
@@ -365,6 +406,7 @@ and writes CloudEvents in the JSON event format; with --to outbox, the other way
 Options:
   --to TARGET        cloudevent or outbox: what to write
   --profile PROFILE  canonical (the default) or python-outbox-core
+  --max-line-bytes N refuse lines longer than N bytes (default 1048576, 1 MiB)
   -q, --quiet        no count at the end
   -h, --help         this help
 
@@ -390,7 +432,12 @@ Options:
   --topic TOPIC      the topic; it must exist
   --mode MODE        binary or structured (see `outbox-ce encode --help`)
   --profile PROFILE  canonical (the default) or python-outbox-core
-  --timeout SECS     give up on a message not delivered after SECS seconds (default 10)
+  --timeout SECS     give up on a message not delivered after SECS seconds (default 10);
+                     when one times out the broker is taken as gone: reading stops,
+                     the messages not yet delivered are reported and the exit status
+                     is 2. A message reported after a timeout may still have been
+                     delivered, and its error says so.
+  --max-line-bytes N refuse lines longer than N bytes (default 1048576, 1 MiB)
   -q, --quiet        no count at the end
   -h, --help         this help
 
@@ -406,15 +453,17 @@ outbox-ce consume: a Kafka topic -> outbox events, CloudEvents or Kafka messages
 Usage: outbox-ce consume --brokers HOST:PORT --topic TOPIC [OPTIONS]
 
 Reads every partition of TOPIC from the beginning (no consumer group offsets are
-committed) and writes one line per message. Stops after --max messages, or when no
-message has come for --timeout seconds. A message that does not decode is reported as
+committed) and writes one line per message. Stops after --max messages or, without
+--max, at the end of every partition as it was when the run started. When no message
+comes for --timeout seconds before that, the run stops with exit status 2, naming how
+far it got. A message that does not decode is reported as
 `partition P offset O: <problem>`.
 
 Options:
   --brokers LIST     bootstrap servers, HOST:PORT[,HOST:PORT...]
   --topic TOPIC      the topic
   --max N            stop after N messages
-  --timeout SECS     stop after SECS seconds without a message (default 10)
+  --timeout SECS     give up after SECS seconds without a message (default 10)
   --to TARGET        outbox (the default), cloudevent, or message: the Kafka message
                      itself as interchange JSON with topic, partition, offset and
                      timestamp (milliseconds since the Unix epoch)

@@ -1,13 +1,19 @@
 //! The line loop every subcommand shares: input, output, per-line errors, progress and the
 //! count at the end.
 //!
-//! Memory stays flat: one line buffer, reused; output goes through a fixed-size buffer that
+//! Memory stays flat: one line buffer, reused, never longer than the line-size limit (a
+//! longer line is skipped as it streams by); output goes through a fixed-size buffer that
 //! is flushed whenever the input is about to wait, so a slow producer upstream sees its
 //! lines come out as they go in.
+//!
+//! Every report on standard error is one `write` of one line, so reports from processes
+//! sharing standard error do not interleave, and control characters in it are escaped, so
+//! nothing in the input can fake a report of its own.
 
-use std::fmt::{self, Display};
+use std::fmt::{self, Display, Write as _};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Stdout, Write};
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -24,9 +30,94 @@ pub fn open(path: Option<&Path>) -> io::Result<Input> {
         Some(path) => Box::new(File::open(path).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot read `{}`: {e}", path.display()))
         })?),
+        None if closed_at_start(0) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "standard input is closed; give a FILE, or `-` with input on standard input",
+            ));
+        }
         None => Box::new(io::stdin()),
     };
     Ok(BufReader::with_capacity(BUFFER, read))
+}
+
+/// Whether standard stream `fd` was closed when the process started. The Rust runtime
+/// reopens a closed descriptor 0, 1 or 2 on `/dev/null`, for reading and writing, before
+/// `main` runs, so that reading gives an empty file and writing goes nowhere without an
+/// error; a redirection to `/dev/null` opens it for reading or for writing only. Told
+/// apart through `/proc` on Linux; elsewhere nothing is taken as closed.
+pub fn closed_at_start(fd: u8) -> bool {
+    const ACCESS_MODE: u32 = 0o3;
+    const READ_WRITE: u32 = 0o2;
+    let null = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .is_ok_and(|target| target == Path::new("/dev/null"));
+    null && std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).is_ok_and(|info| {
+        info.lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|flags| u32::from_str_radix(flags.trim(), 8).ok())
+            .is_some_and(|flags| flags & ACCESS_MODE == READ_WRITE)
+    })
+}
+
+/// Reads one line into `buffer` (cleared first), terminator included, keeping at most
+/// `max + 2` bytes of it: a longer line streams by to its end without being kept. `None` at
+/// the end of the input; `Some(true)` for a line that was too long.
+fn read_line(input: &mut Input, buffer: &mut Vec<u8>, max: usize) -> io::Result<Option<bool>> {
+    buffer.clear();
+    let keep = max.saturating_add(2);
+    let mut seen = false;
+    let mut too_long = false;
+    loop {
+        let available = match input.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(seen.then_some(too_long));
+        }
+        seen = true;
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(end) => (&available[..=end], true),
+            None => (available, false),
+        };
+        if !too_long && buffer.len() + chunk.len() <= keep {
+            buffer.extend_from_slice(chunk);
+        } else {
+            too_long = true;
+            buffer.clear();
+        }
+        let used = chunk.len();
+        input.consume(used);
+        if done {
+            if !too_long {
+                let line = buffer.strip_suffix(b"\n").unwrap_or(buffer);
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                too_long = line.len() > max;
+            }
+            return Ok(Some(too_long));
+        }
+    }
+}
+
+/// Control characters escaped (`\n`, `\u{1b}`), so that a report stays one line and
+/// cannot drive the terminal.
+pub fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control()
+                || matches!(c, '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A place in the input, for error messages.
@@ -49,6 +140,8 @@ pub struct Stream {
     quiet: bool,
     terminal: bool,
     progress_shown: bool,
+    /// Whether standard output has been found open; looked at before the first write.
+    output_checked: bool,
 }
 
 impl Stream {
@@ -62,16 +155,20 @@ impl Stream {
             quiet,
             terminal: io::stderr().is_terminal(),
             progress_shown: false,
+            output_checked: false,
         }
     }
 
     /// Calls `each` with the number and text of every line of `input` that is not blank,
-    /// without its line terminator.
+    /// without its line terminator, until the input ends or `each` breaks. A line longer
+    /// than `max_line_bytes` is reported as failed and not passed on. Returns the number of
+    /// the last line read.
     pub fn each_line(
         &mut self,
         input: &mut Input,
-        mut each: impl FnMut(&mut Self, Line, &[u8]) -> io::Result<()>,
-    ) -> io::Result<()> {
+        max_line_bytes: usize,
+        mut each: impl FnMut(&mut Self, Line, &[u8]) -> io::Result<ControlFlow<()>>,
+    ) -> io::Result<Line> {
         let mut buffer = Vec::with_capacity(4096);
         let mut number = 0;
         loop {
@@ -79,21 +176,32 @@ impl Stream {
                 // The next read may wait on a slow writer: let what is done go out first.
                 self.flush()?;
             }
-            buffer.clear();
-            let read = input.read_until(b'\n', &mut buffer);
-            let read = read.map_err(|e| io::Error::new(e.kind(), format!("reading: {e}")))?;
-            if read == 0 {
-                return Ok(());
-            }
+            let read = read_line(input, &mut buffer, max_line_bytes)
+                .map_err(|e| io::Error::new(e.kind(), format!("reading: {e}")))?;
+            let Some(too_long) = read else {
+                return Ok(Line(number));
+            };
             number += 1;
+            if too_long {
+                self.take();
+                self.fail(
+                    Line(number),
+                    format_args!("longer than {max_line_bytes} bytes (--max-line-bytes); skipped"),
+                );
+                self.progress();
+                continue;
+            }
             let line = buffer.strip_suffix(b"\n").unwrap_or(&buffer);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             self.take();
-            each(self, Line(number), line)?;
+            let flow = each(self, Line(number), line)?;
             self.progress();
+            if flow.is_break() {
+                return Ok(Line(number));
+            }
         }
     }
 
@@ -106,8 +214,8 @@ impl Stream {
     /// terminal; call it once a line is done.
     pub fn progress(&mut self) {
         if self.terminal && self.taken.is_multiple_of(PROGRESS_EVERY) {
-            let mut err = io::stderr().lock();
-            let _ = write!(err, "\r{}", self.count());
+            let line = format!("\r{}", self.count());
+            let _ = io::stderr().lock().write_all(line.as_bytes());
             self.progress_shown = true;
         }
     }
@@ -120,7 +228,19 @@ impl Stream {
     /// Writes one line of output. A payload from another producer may hold line breaks as
     /// white space between JSON tokens (never inside a string, where JSON escapes them);
     /// they are written as spaces, so that every record stays on one line.
+    ///
+    /// # Errors
+    /// Standard output closed when the process started, and write errors.
     pub fn write(&mut self, json: &[u8]) -> io::Result<()> {
+        if !self.output_checked {
+            if closed_at_start(1) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "standard output is closed, so the output would go nowhere",
+                ));
+            }
+            self.output_checked = true;
+        }
         // Raw control bytes in JSON text are only ever white space; one vectorized pass
         // finds them.
         if json.iter().fold(false, |seen, &b| seen | (b < 0x20)) {
@@ -145,16 +265,24 @@ impl Stream {
     /// Reports a line or message that failed.
     pub fn fail(&mut self, place: impl Display, error: impl Display) {
         self.failed += 1;
-        let mut err = io::stderr().lock();
-        self.clear_progress(&mut err);
-        let _ = writeln!(err, "{place}: {error}");
+        self.report(format_args!("{place}: {error}"));
     }
 
     /// Reports a problem that is not one line's, such as a broker error.
     pub fn warn(&mut self, problem: impl Display) {
-        let mut err = io::stderr().lock();
-        self.clear_progress(&mut err);
-        let _ = writeln!(err, "{}: {problem}", self.command);
+        let command = self.command;
+        self.report(format_args!("{command}: {problem}"));
+    }
+
+    /// Writes one report line to standard error in one `write`, control characters escaped.
+    fn report(&mut self, text: fmt::Arguments<'_>) {
+        let mut line = String::with_capacity(128);
+        if std::mem::take(&mut self.progress_shown) {
+            line.push_str("\r\x1b[K");
+        }
+        line.push_str(&escaped(&text.to_string()));
+        line.push('\n');
+        let _ = io::stderr().lock().write_all(line.as_bytes());
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
@@ -165,10 +293,11 @@ impl Stream {
     /// failed.
     pub fn finish(mut self) -> io::Result<ExitCode> {
         self.flush()?;
-        let mut err = io::stderr().lock();
-        self.clear_progress(&mut err);
         if !self.quiet {
-            let _ = writeln!(err, "{}", self.count());
+            let count = self.count();
+            self.report(format_args!("{count}"));
+        } else if std::mem::take(&mut self.progress_shown) {
+            let _ = io::stderr().lock().write_all(b"\r\x1b[K");
         }
         Ok(if self.failed > 0 {
             ExitCode::FAILURE
@@ -182,12 +311,5 @@ impl Stream {
             "{}: {} in, {} out, {} failed",
             self.command, self.taken, self.written, self.failed
         )
-    }
-
-    fn clear_progress(&mut self, err: &mut impl Write) {
-        if self.progress_shown {
-            let _ = write!(err, "\r\x1b[K");
-            self.progress_shown = false;
-        }
     }
 }

@@ -6,6 +6,7 @@ mod kafka;
 mod lines;
 
 use std::io::{self, Write as _};
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 use outbox_cloudevents::interchange::{Record, RecordRef};
@@ -33,7 +34,10 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let _ = writeln!(io::stderr(), "outbox-ce: {e}");
+            // The message ends with a line of its own (where to find usage): escaped line by
+            // line, written at once.
+            let text: Vec<String> = e.to_string().lines().map(lines::escaped).collect();
+            let _ = io::stderr().write_all(format!("outbox-ce: {}\n", text.join("\n")).as_bytes());
             return ExitCode::from(2);
         }
     };
@@ -48,7 +52,8 @@ fn main() -> ExitCode {
         Ok(status) => status,
         Err(e) if is_closed_output(&*e) => ExitCode::from(CLOSED_OUTPUT),
         Err(e) => {
-            let _ = writeln!(io::stderr(), "outbox-ce {}: {e}", options.command.name());
+            let line = format!("outbox-ce {}: {e}", options.command.name());
+            let _ = io::stderr().write_all(format!("{}\n", lines::escaped(&line)).as_bytes());
             ExitCode::from(2)
         }
     }
@@ -104,12 +109,16 @@ fn map_lines(
 ) -> Result<ExitCode, Fatal> {
     let mut input = lines::open(options.input.as_deref())?;
     let mut stream = Stream::new(options.command.name(), options.quiet);
-    stream.each_line(&mut input, |stream, number, line| match convert(line) {
-        Ok(json) => stream.write(&json),
-        Err(e) => {
-            stream.fail(number, e);
-            Ok(())
-        }
-    })?;
+    stream.each_line(
+        &mut input,
+        options.max_line_bytes,
+        |stream, number, line| {
+            match convert(line) {
+                Ok(json) => stream.write(&json)?,
+                Err(e) => stream.fail(number, e),
+            }
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
     Ok(stream.finish()?)
 }

@@ -543,3 +543,197 @@ fn a_pretty_printed_payload_stays_on_one_line() {
         assert_eq!(data["b"], serde_json::json!([2]), "{to}");
     }
 }
+
+/// A 200 MB line took 823 MB of memory and a 1 GB one aborted the run. A line longer than
+/// `--max-line-bytes` (default 1 MiB) is now that line's error, skipped as it streams by,
+/// and the run goes on.
+#[test]
+fn a_line_longer_than_the_limit_is_that_lines_error() {
+    let events = events();
+    let input = format!(
+        "{}\n{}\n{}\r\n{}\n",
+        events[0],
+        "x".repeat(1001),
+        "y".repeat(1000),
+        events[1]
+    );
+    let run = outbox_ce(
+        &["encode", "--mode", "binary", "--max-line-bytes", "1000"],
+        Some(input.as_bytes()),
+    );
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    let stderr = run.stderr_lines();
+    assert_eq!(
+        stderr[0],
+        "line 2: longer than 1000 bytes (--max-line-bytes); skipped"
+    );
+    // 1000 bytes (and a CRLF) is within the limit: read, and refused as JSON.
+    assert!(stderr[1].starts_with("line 3: `yyy"), "{stderr:?}");
+    assert_eq!(stderr[2], "encode: 4 in, 2 out, 2 failed");
+    assert_eq!(run.lines().len(), 2);
+
+    // The default, 1 MiB, for every command that reads lines.
+    let input = format!("{}\n{}\n", "x".repeat((1 << 20) + 1), events[0]);
+    for args in [
+        &["encode", "--mode", "structured"][..],
+        &["decode"],
+        &["convert", "--to", "cloudevent"],
+    ] {
+        let run = outbox_ce(args, Some(input.as_bytes()));
+        assert_eq!(
+            run.stderr_lines()[0],
+            "line 1: longer than 1048576 bytes (--max-line-bytes); skipped",
+            "{args:?}"
+        );
+    }
+    let run = outbox_ce(
+        &["encode", "--mode", "binary", "--max-line-bytes", "0"],
+        None,
+    );
+    assert_eq!(run.status, 2);
+    assert!(
+        run.stderr
+            .contains("--max-line-bytes: `0` is not a number of bytes above 0")
+    );
+}
+
+/// Each report took about nine `write` calls, so two processes sharing standard error made
+/// lines such as `line 259: line 1: field …`. Each report is now one write of one line, and
+/// nothing in the input can add a line of its own to it.
+#[test]
+fn reports_from_processes_sharing_standard_error_stay_whole() {
+    let bad = "{\"event_id\":\"42\"}\n".repeat(20_000);
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_outbox-ce"))
+                .args(["encode", "--mode", "binary"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(writer.try_clone().unwrap())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let bad = bad.clone();
+            thread::spawn(move || stdin.write_all(bad.as_bytes()));
+            child
+        })
+        .collect();
+    drop(writer);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut stderr).unwrap();
+    for mut child in children {
+        assert_eq!(child.wait().unwrap().code(), Some(1));
+    }
+    let mut reports = 0;
+    for line in stderr.lines() {
+        if line == "encode: 20000 in, 0 out, 20000 failed" {
+            continue;
+        }
+        let rest = line
+            .strip_prefix("line ")
+            .unwrap_or_else(|| panic!("{line:?}"));
+        let (number, problem) = rest.split_once(": ").unwrap();
+        assert!(number.parse::<u32>().is_ok(), "{line:?}");
+        assert_eq!(
+            problem, "field `event_id`: `42` is not a hyphenated UUID",
+            "{line:?}"
+        );
+        reports += 1;
+    }
+    assert_eq!(reports, 40_000);
+
+    // A header name made to look like a report of its own, with a terminal escape.
+    let message =
+        r#"{"key":null,"headers":[["ce_a\nline 99: injected\u001b[31m","x"]],"value":"x"}"#;
+    let run = outbox_ce(&["decode"], Some(format!("{message}\n").as_bytes()));
+    let stderr = run.stderr_lines();
+    assert_eq!(stderr.len(), 2, "{stderr:?}");
+    assert!(stderr[0].starts_with(r"line 1: header `ce_a\nline 99: injected\u{1b}[31m`"));
+    assert!(!run.stderr.contains('\u{1b}'));
+    // A byte-order mark is named, not left to `expected value at line 1 column 1`.
+    let line = format!("\u{feff}{}\n", events()[0]);
+    let run = outbox_ce(&["encode", "--mode", "binary"], Some(line.as_bytes()));
+    assert!(run.stderr.contains("byte-order mark"), "{}", run.stderr);
+}
+
+/// Runs `outbox-ce ARGS REDIRECTION` through the shell, for what `Command` cannot set up: a
+/// standard stream closed before the program starts.
+fn with_shell(args: &str, redirection: &str) -> Run {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!("\"$0\" {args} {redirection}"))
+        .arg(env!("CARGO_BIN_EXE_outbox-ce"))
+        .current_dir(common::ROOT)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    Run {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// `encode … >&-` exited 0 with `5 in, 5 out`, and a closed standard input read as an empty
+/// file. Both are errors now (exit 2); `/dev/null` is still a place to write to and read
+/// from, and a reader closing the pipe still stops the run with 141.
+#[test]
+fn a_closed_standard_output_or_input_is_an_error() {
+    let file = "fixtures/python-outbox-core/events.jsonl";
+    let run = with_shell(&format!("encode --mode binary {file}"), ">&-");
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        "outbox-ce encode: standard output is closed, so the output would go nowhere\n"
+    );
+    let run = with_shell("encode --mode binary", "<&-");
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("outbox-ce encode: standard input is closed"),
+        "{}",
+        run.stderr
+    );
+
+    let run = with_shell(&format!("encode --mode binary {file}"), ">/dev/null");
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(run.stderr, "encode: 5 in, 5 out, 0 failed\n");
+    let run = with_shell("encode --mode binary", "</dev/null");
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(run.stderr, "encode: 0 in, 0 out, 0 failed\n");
+}
+
+/// `--timeout 4294967.296` gave up after 0.09 s: librdkafka's milliseconds wrapped past 32
+/// bits. A timeout beyond what librdkafka takes is a usage error.
+#[test]
+fn a_timeout_librdkafka_cannot_take_is_a_usage_error() {
+    for command in ["produce", "consume"] {
+        for value in ["4294967.296", "2147483.648", "1e12"] {
+            let run = outbox_ce(
+                &[
+                    command,
+                    "--brokers",
+                    "127.0.0.1:1",
+                    "--topic",
+                    "t",
+                    "--timeout",
+                    value,
+                ],
+                None,
+            );
+            assert_eq!(run.status, 2, "{command} {value}");
+            assert!(
+                run.stderr.starts_with(&format!(
+                    "outbox-ce: --timeout: `{value}` is more than 2147483.647 seconds"
+                )),
+                "{}",
+                run.stderr
+            );
+        }
+        // The longest one is taken (and then --help answers).
+        let run = outbox_ce(&[command, "--timeout", "2147483.647", "--help"], None);
+        assert_eq!(run.status, 0, "{}", run.stderr);
+    }
+}
