@@ -30,6 +30,8 @@ pub enum ErrorKind {
     Json,
     /// A Kafka message that carries no CloudEvent in either content mode.
     NotACloudEvent,
+    /// A Kafka message in a content mode the decoder was told not to accept.
+    UnexpectedMode,
     /// `data` and `data_base64` both present.
     ConflictingData,
     /// The payload does not match the payload type it is read into, or cannot be written in
@@ -189,7 +191,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub(crate) fn quote(value: &str) -> String {
     const MAX: usize = 80;
     match value.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("`{}…`", &value[..cut]),
+        // `cut` is where a character starts, so the split cannot fall inside one.
+        Some((cut, _)) => format!("`{}…`", value.split_at(cut).0),
         None => format!("`{value}`"),
     }
 }

@@ -29,6 +29,12 @@ impl<'a> WireEvent<'a> {
     /// [`ErrorKind::ConflictingData`] for `data` with `data_base64`, and the errors of each
     /// attribute's own checks.
     pub fn from_json(json: &'a [u8]) -> Result<Self> {
+        Self::from_json_with(json, true)
+    }
+
+    /// [`from_json`](Self::from_json); `time` without an offset reads as UTC only when
+    /// `time_without_offset` allows it.
+    pub(crate) fn from_json_with(json: &'a [u8], time_without_offset: bool) -> Result<Self> {
         let mut de = serde_json::Deserializer::from_slice(json);
         let mut error = None;
         let parsed = de.deserialize_map(EventVisitor { error: &mut error });
@@ -38,7 +44,7 @@ impl<'a> WireEvent<'a> {
         let fields = parsed.and_then(|f| de.end().map(|()| f)).map_err(|e| {
             Error::new(ErrorKind::Json, "not a CloudEvent in the JSON event format").caused_by(e)
         })?;
-        fields.finish()
+        fields.finish(time_without_offset)
     }
 
     /// Writes the event in the JSON event format: members in a fixed order (`specversion`,
@@ -321,19 +327,16 @@ impl<'de> de::Deserialize<'de> for Scalar<'de> {
     }
 }
 
-/// Reads a string attribute; `null` is absent.
-pub(crate) fn scalar_str<'a>(
-    name: &'static str,
-    value: Scalar<'a>,
-) -> Result<Option<Cow<'a, str>>> {
+/// Reads a string member; `null` is absent. The error names no member: the caller knows
+/// whether it is an attribute or a field.
+pub(crate) fn scalar_str(value: Scalar<'_>) -> Result<Option<Cow<'_, str>>> {
     match value {
         Scalar::Null => Ok(None),
         Scalar::Str(s) => Ok(Some(s)),
         other => Err(Error::new(
             ErrorKind::Invalid,
             format!("must be a string, not {}", other.kind()),
-        )
-        .attribute(name)),
+        )),
     }
 }
 
@@ -374,21 +377,20 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
                 continue;
             }
             let result = match CORE.iter().position(|c| *c == key) {
+                // One bit per core member, by its place in `CORE`, to find duplicates.
+                Some(index) if fields.seen & (1 << index) != 0 => {
+                    map.next_value::<IgnoredAny>()?;
+                    Err(Error::new(ErrorKind::Duplicate, "member given twice")
+                        .attribute(key.into_owned()))
+                }
                 Some(index) => {
-                    let bit = 1 << index;
-                    if fields.seen & bit != 0 {
-                        map.next_value::<IgnoredAny>()?;
-                        Err(Error::new(ErrorKind::Duplicate, "member given twice")
-                            .attribute(CORE[index]))
+                    fields.seen |= 1 << index;
+                    if key == "data" {
+                        fields.data = Some(map.next_value::<&'de RawValue>()?);
+                        Ok(())
                     } else {
-                        fields.seen |= bit;
-                        if CORE[index] == "data" {
-                            fields.data = Some(map.next_value::<&'de RawValue>()?);
-                            Ok(())
-                        } else {
-                            let value = map.next_value::<Scalar<'de>>()?;
-                            fields.set(CORE[index], value)
-                        }
+                        let value = map.next_value::<Scalar<'de>>()?;
+                        fields.set(&key, value)
                     }
                 }
                 None => {
@@ -405,8 +407,8 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
 }
 
 impl<'a> Fields<'a> {
-    fn set(&mut self, name: &'static str, value: Scalar<'a>) -> Result<()> {
-        let value = scalar_str(name, value)?;
+    /// Sets the string attribute `name`, one of `CORE` but `data`.
+    fn set(&mut self, name: &str, value: Scalar<'a>) -> Result<()> {
         let slot = match name {
             "specversion" => &mut self.specversion,
             "id" => &mut self.id,
@@ -416,9 +418,16 @@ impl<'a> Fields<'a> {
             "dataschema" => &mut self.dataschema,
             "subject" => &mut self.subject,
             "time" => &mut self.time,
-            _ => &mut self.data_base64,
+            "data_base64" => &mut self.data_base64,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Invalid,
+                    "is not a string attribute of the JSON event format",
+                )
+                .attribute(name.to_owned()));
+            }
         };
-        *slot = value;
+        *slot = scalar_str(value).map_err(|e| e.attribute(name.to_owned()))?;
         Ok(())
     }
 
@@ -446,11 +455,11 @@ impl<'a> Fields<'a> {
         Ok(())
     }
 
-    fn finish(self) -> Result<WireEvent<'a>> {
+    fn finish(self, time_without_offset: bool) -> Result<WireEvent<'a>> {
         let specversion = required("specversion", self.specversion)?;
         check_specversion(&specversion)?;
         let time = match self.time {
-            Some(t) => Some(time::parse(&t).map_err(|e| e.attribute("time"))?),
+            Some(t) => Some(time::parse(&t, time_without_offset).map_err(|e| e.attribute("time"))?),
             None => None,
         };
         let data = match (self.data, self.data_base64) {

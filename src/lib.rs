@@ -106,7 +106,10 @@ mod wire;
 
 pub use error::{Error, ErrorKind, Location, Result};
 pub use event::{DEFAULT_DATA_VERSION, OutboxEvent, PartitionKey};
-pub use kafka::{Encoder, Header, HeaderRef, Message, MessageRef, Mode, decode};
+pub use kafka::{
+    Decoder, EncodedMessage, Encoder, Header, HeaderRef, HeadersRef, Leniency, Message, MessageRef,
+    Mode, decode,
+};
 pub use mapping::Profile;
 pub use names::{EventType, ExtensionName};
 pub use payload::{FromData, Payload, ToData};

@@ -4,6 +4,8 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::str::FromStr;
 
+use uuid::Uuid;
+
 use crate::error::{Error, ErrorKind, Result, quote};
 
 /// An outbox event type in reverse-DNS form, such as `com.gridflow.invite.created`.
@@ -259,7 +261,9 @@ pub(crate) fn check_uri_reference(value: &str) -> Result<()> {
         i += 1;
     }
     // A colon before the first `/`, `?` or `#` ends a scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
-    let head = value.split(['/', '?', '#']).next().unwrap_or_default();
+    let head = value
+        .split_once(['/', '?', '#'])
+        .map_or(value, |(head, _)| head);
     if let Some((scheme, _)) = head.split_once(':') {
         let mut chars = scheme.bytes();
         let first_ok = chars.next().is_some_and(|b| b.is_ascii_alphabetic());
@@ -333,6 +337,26 @@ macro_rules! string_newtype {
 
 string_newtype!(EventType);
 string_newtype!(ExtensionName);
+
+/// An event id as this crate writes it: a lower-case hyphenated UUID.
+pub(crate) fn hyphenated(id: Uuid) -> String {
+    id.hyphenated()
+        .encode_lower(&mut Uuid::encode_buffer())
+        .to_owned()
+}
+
+/// Parses a UUID in its hyphenated form (either case), the form python-outbox-core and this
+/// crate write.
+pub(crate) fn parse_uuid(text: &str) -> Result<Uuid> {
+    let hyphenated = text.len() == 36;
+    match Uuid::try_parse(text) {
+        Ok(id) if hyphenated => Ok(id),
+        _ => Err(Error::new(
+            ErrorKind::Invalid,
+            format!("{} is not a hyphenated UUID", quote(text)),
+        )),
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -46,7 +46,13 @@ pub fn produce(options: &Options) -> Result<ExitCode, Fatal> {
                 return Ok(());
             }
         };
-        let mut record = message.to_record(&options.topic);
+        let mut record = match message.to_record(&options.topic) {
+            Ok(record) => record,
+            Err(e) => {
+                stream.fail(number, e);
+                return Ok(());
+            }
+        };
         loop {
             match producer.send_result(record) {
                 Ok(delivery) => {
