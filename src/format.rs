@@ -92,7 +92,7 @@ impl<'a> WireEvent<'a> {
         if let Some(stamp) = self.time_stamp() {
             write_member(out, "time");
             out.push(b'"');
-            out.extend_from_slice(stamp.as_str().as_bytes());
+            out.extend_from_slice(stamp.as_bytes());
             out.push(b'"');
         }
         for (name, value) in &self.extensions {
@@ -121,12 +121,20 @@ impl<'a> WireEvent<'a> {
             Some(Data::Binary(bytes)) => {
                 write_member(out, "data_base64");
                 out.push(b'"');
+                // Encoded in place into room for the padded length; should the room ever be
+                // short, through a string instead.
                 let start = out.len();
                 out.resize(start + bytes.len().div_ceil(3) * 4, 0);
-                let written = BASE64
-                    .encode_slice(bytes, &mut out[start..])
-                    .unwrap_or_default();
-                out.truncate(start + written);
+                let written = out
+                    .get_mut(start..)
+                    .and_then(|room| BASE64.encode_slice(bytes, room).ok());
+                match written {
+                    Some(written) => out.truncate(start + written),
+                    None => {
+                        out.truncate(start);
+                        out.extend_from_slice(BASE64.encode(bytes).as_bytes());
+                    }
+                }
                 out.push(b'"');
             }
         }
@@ -142,6 +150,8 @@ fn write_member(out: &mut Vec<u8>, name: &str) {
 }
 
 /// Writes a JSON string with serde_json's escaping.
+// `find_special(bytes, 0)` is at most `bytes.len()`, so `..at` is in bounds.
+#[allow(clippy::indexing_slicing)]
 pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
     // JSON escapes only `"`, `\` and U+0000–U+001F (RFC 8259, section 7), and so does
     // serde_json. The runs between them are copied whole; the escapes are serde_json's: the
@@ -162,10 +172,10 @@ pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
             _ => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let hex = |n: u8| if n < 10 { b'0' + n } else { b'a' + n - 10 };
                 out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 0xf)]);
+                out.push(hex(b >> 4));
+                out.push(hex(b & 0xf));
             }
         }
         at = copy_plain(bytes, at + 1, out);
@@ -189,7 +199,10 @@ pub(crate) fn copy_plain(bytes: &[u8], mut at: usize, out: &mut Vec<u8>) -> usiz
         at += 8;
     }
     let end = find_special(bytes, at);
-    out.extend_from_slice(&bytes[at..end]);
+    // Empty, and so `None`, only when `at` is past the end: nothing to copy then.
+    if let Some(plain) = bytes.get(at..end) {
+        out.extend_from_slice(plain);
+    }
     end
 }
 
@@ -199,10 +212,9 @@ pub(crate) fn find_special(bytes: &[u8], at: usize) -> usize {
     let Some(rest) = bytes.get(at..) else {
         return at;
     };
-    let words = rest.chunks_exact(8);
-    let tail = words.remainder();
-    for (i, word) in words.enumerate() {
-        let found = special_bytes(u64::from_le_bytes(word.try_into().unwrap_or_default()));
+    let (words, tail) = rest.as_chunks::<8>();
+    for (i, word) in words.iter().enumerate() {
+        let found = special_bytes(u64::from_le_bytes(*word));
         if found != 0 {
             return at + i * 8 + (found.trailing_zeros() / 8) as usize;
         }

@@ -378,13 +378,14 @@ impl<'a> Reader<'a> {
         let start = self.at + usize::from(negative);
         let digits = self.line.get(start..)?;
         let count = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-        if count == 0 || count > 18 || (digits[0] == b'0' && (count > 1 || negative)) {
+        if count == 0 || count > 18 || (digits.first() == Some(&b'0') && (count > 1 || negative)) {
             return None;
         }
         if let Some(b'.' | b'e' | b'E') = digits.get(count) {
             return None;
         }
-        let magnitude = digits[..count]
+        let magnitude = digits
+            .get(..count)?
             .iter()
             .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
         self.at = start + count;

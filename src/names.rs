@@ -65,7 +65,11 @@ fn check_event_type(value: &str) -> Result<(), &'static str> {
     if labels < 2 {
         return Err("it needs at least two labels separated by `.`");
     }
-    if !value.as_bytes()[0].is_ascii_alphabetic() {
+    if !value
+        .as_bytes()
+        .first()
+        .is_some_and(u8::is_ascii_alphabetic)
+    {
         return Err("it must start with a letter");
     }
     Ok(())
@@ -74,6 +78,8 @@ fn check_event_type(value: &str) -> Result<(), &'static str> {
 /// Byte classes for the fast paths, one bit each.
 const EXTENSION_BYTE: u8 = 1;
 const LABEL_BYTE: u8 = 2;
+// `i` runs below 256, the table's length.
+#[allow(clippy::indexing_slicing)]
 const CLASSES: [u8; 256] = {
     let mut table = [0; 256];
     let mut i = 0;
@@ -91,6 +97,8 @@ const CLASSES: [u8; 256] = {
 };
 
 /// Whether every byte is in `class` (without early exit, so that it runs on whole vectors).
+// A `u8` is below 256, the table's length.
+#[allow(clippy::indexing_slicing)]
 fn all_in(bytes: &[u8], class: u8) -> bool {
     bytes
         .iter()
@@ -245,8 +253,7 @@ pub(crate) fn check_uri_reference(value: &str) -> Result<()> {
     }
     let bytes = value.as_bytes();
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
+    while let Some(&b) = bytes.get(i) {
         if b == b'%' {
             let hex = bytes.get(i + 1..i + 3);
             if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {

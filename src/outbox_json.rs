@@ -87,7 +87,7 @@ impl<P: ToData> OutboxEvent<P> {
         out.extend_from_slice(b",\"aggregate_id\":");
         write_str(&mut out, &self.aggregate_id);
         out.extend_from_slice(b",\"occurred_at\":\"");
-        out.extend_from_slice(time::isoformat(&self.occurred_at).as_str().as_bytes());
+        out.extend_from_slice(time::isoformat(&self.occurred_at).as_bytes());
         out.extend_from_slice(b"\",\"source\":");
         write_str(&mut out, &self.source);
         out.extend_from_slice(b",\"data_version\":");
@@ -548,15 +548,14 @@ fn top_level_keys(body: &str) -> impl Iterator<Item = Cow<'_, str>> {
     let mut depth = 0usize;
     let mut expect_key = true;
     std::iter::from_fn(move || {
-        while i < bytes.len() {
-            let b = bytes[i];
+        while let Some(&b) = bytes.get(i) {
             i += 1;
             match b {
                 b'"' => {
                     let start = i;
                     let mut escaped = false;
-                    while i < bytes.len() && bytes[i] != b'"' {
-                        if bytes[i] == b'\\' {
+                    while let Some(&c) = bytes.get(i).filter(|&&c| c != b'"') {
+                        if c == b'\\' {
                             escaped = true;
                             i += 1;
                         }

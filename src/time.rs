@@ -112,12 +112,23 @@ pub(crate) struct Stamp {
 }
 
 impl Stamp {
+    /// The timestamp's ASCII bytes.
+    // `len` grows only in `write`, by bytes it has written within `buf`.
+    #[allow(clippy::indexing_slicing)]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    #[cfg(test)]
     pub(crate) fn as_str(&self) -> &str {
-        // Only ASCII digits and punctuation are written.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+        std::str::from_utf8(self.as_bytes()).unwrap()
     }
 }
 
+// The longest stamp fits `buf`: a year of at most 7 characters (chrono's years lie within
+// ±262143), 15 of date and time, 10 of fraction and 6 of offset make 38. `digits` is 3, 6 or
+// 9 where it cuts `frac`, which holds 10 bytes.
+#[allow(clippy::indexing_slicing)]
 fn write(time: &DateTime<Utc>, fraction: Fraction, suffix: &[u8]) -> Stamp {
     use chrono::Datelike;
     // The fields of the UTC date and time, read without an offset conversion per field.

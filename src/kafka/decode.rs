@@ -106,10 +106,10 @@ impl Decoder {
     /// allows every [`Leniency`].
     pub const fn new() -> Self {
         let mut leniencies = 0;
-        let mut i = 0;
-        while i < Leniency::ALL.len() {
-            leniencies |= Leniency::ALL[i].bit();
-            i += 1;
+        let mut rest: &[Leniency] = &Leniency::ALL;
+        while let [first, tail @ ..] = rest {
+            leniencies |= first.bit();
+            rest = tail;
         }
         Decoder {
             mode: None,

@@ -252,7 +252,7 @@ fn binary_headers(event: &WireEvent<'_>) -> Vec<Header> {
         headers.push(Header::new("ce_subject", subject.as_bytes()));
     }
     if let Some(stamp) = event.time_stamp() {
-        headers.push(Header::new("ce_time", stamp.as_str().as_bytes()));
+        headers.push(Header::new("ce_time", stamp.as_bytes()));
     }
     for (name, value) in &event.extensions {
         headers.push(Header::new(
