@@ -92,9 +92,8 @@ impl ExtensionValue<'_> {
 /// absence is the event's (`Option<Data>` in [`WireEvent::data`]) and which borrows from a
 /// message; `Payload` is the payload type `P` of `OutboxEvent<P>`, so it owns its bytes and
 /// needs a value for "no data" ([`Payload::Absent`](crate::Payload::Absent)) of its own. They
-/// convert both ways ([`Payload::as_data`](crate::Payload::as_data),
-/// [`Payload::from`](crate::Payload#impl-From%3COption%3CData%3C'_%3E%3E%3E-for-Payload)) and
-/// compare alike: JSON by its text.
+/// convert both ways ([`Payload::as_data`](crate::Payload::as_data) and `Payload`'s
+/// `From<Option<Data>>`) and compare alike: JSON by its text.
 #[non_exhaustive]
 #[derive(Debug, Clone)]
 pub enum Data<'a> {
