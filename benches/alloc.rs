@@ -8,6 +8,13 @@
 //! `cargo bench --bench alloc -- profile WORKLOAD N` runs one workload N times and nothing
 //! else, for a profiler (`valgrind --tool=callgrind`, `perf record`); `-- list` names them.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::alloc::System;

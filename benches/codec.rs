@@ -11,6 +11,13 @@
 //! | W3 binary message -> outbox | `OutboxEvent::from_message` | the SDK's `BinaryDeserializer` into an `Event`, then `OutboxEvent::try_from` |
 //! | W4 structured message -> outbox | `OutboxEvent::from_message` | `serde_json::from_slice::<Event>`, then `OutboxEvent::try_from` |
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::hint::black_box;

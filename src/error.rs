@@ -30,6 +30,8 @@ pub enum ErrorKind {
     Json,
     /// A Kafka message that carries no CloudEvent in either content mode.
     NotACloudEvent,
+    /// A Kafka message in a content mode the decoder was told not to accept.
+    UnexpectedMode,
     /// `data` and `data_base64` both present.
     ConflictingData,
     /// The payload does not match the payload type it is read into, or cannot be written in

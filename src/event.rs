@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::names::{
-    EventType, ExtensionName, check_absolute_uri, check_non_empty, check_uri_reference,
+    EventType, ExtensionName, check_absolute_uri, check_non_empty, check_string,
+    check_uri_reference,
 };
 use crate::payload::Payload;
 use crate::wire::{ExtensionValue, check_extension_value};
@@ -37,6 +38,13 @@ pub(crate) const OUTBOX_EXTENSIONS: [&str; 5] = [
 /// (`subject`, `dataschema`, a `datacontenttype` other than `application/json`, extensions
 /// this crate does not know), so that CloudEvent -> outbox -> CloudEvent loses nothing.
 ///
+/// # Building
+/// [`OutboxEvent::new`] takes the required fields; the `with_*` methods set the others, by
+/// one rule: a `with_*` whose argument type already guarantees a valid value (a [`Uuid`])
+/// returns `Self`; one taking a string that must be checked returns `Result<Self>`, with an
+/// [`ErrorKind::Invalid`] (or [`ErrorKind::ExtensionName`]) error naming the field or
+/// attribute. So an event, once built, always maps to a valid CloudEvent.
+///
 /// ```
 /// use outbox_cloudevents::OutboxEvent;
 /// # fn main() -> Result<(), outbox_cloudevents::Error> {
@@ -51,7 +59,7 @@ pub(crate) const OUTBOX_EXTENSIONS: [&str; 5] = [
 ///     "user-service",
 ///     InviteCreated { email: "zoe@example.com".into() },
 /// )?
-/// .with_partition_key("tenant-7");
+/// .with_partition_key("tenant-7")?;
 /// assert_eq!(event.partition_key(), "tenant-7");
 /// assert_eq!(event.data_version(), "1.0");
 /// # Ok(()) }
@@ -140,13 +148,16 @@ impl<P> OutboxEvent<P> {
     /// an event type. A key equal to the aggregate id is the default and is not stored.
     ///
     /// A domain type can carry its own rule by implementing [`PartitionKey`] and calling
-    /// [`OutboxEvent::with_partition_key_of_payload`]. The key is a CloudEvents String: one
-    /// with a control character makes the mapping fail (an [`ErrorKind::Invalid`] error on
-    /// `partitionkey`).
-    pub fn with_partition_key(mut self, key: impl Into<String>) -> Self {
+    /// [`OutboxEvent::with_partition_key_of_payload`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::Invalid`] on `partitionkey` when the key holds a control character: it
+    /// is a CloudEvents String (Partitioning extension).
+    pub fn with_partition_key(mut self, key: impl Into<String>) -> Result<Self> {
         let key = key.into();
+        check_string(&key).map_err(|e| e.attribute("partitionkey"))?;
         self.partition_key = (key != self.aggregate_id).then_some(key);
-        self
+        Ok(self)
     }
 
     /// Sets `datacontenttype`; `None` leaves it unset (the data is then JSON by the spec).
@@ -302,7 +313,7 @@ impl<P> OutboxEvent<P> {
 ///     "2024-05-01T10:00:00Z".parse().unwrap(), "shop",
 ///     OrderPlaced { tenant: "acme".into() },
 /// )?
-/// .with_partition_key_of_payload();
+/// .with_partition_key_of_payload()?;
 /// assert_eq!(event.partition_key(), "acme");
 /// # Ok(()) }
 /// ```
@@ -313,10 +324,13 @@ pub trait PartitionKey {
 
 impl<P: PartitionKey> OutboxEvent<P> {
     /// Applies the payload type's [`PartitionKey`] rule.
-    pub fn with_partition_key_of_payload(self) -> Self {
+    ///
+    /// # Errors
+    /// As [`OutboxEvent::with_partition_key`].
+    pub fn with_partition_key_of_payload(self) -> Result<Self> {
         match self.payload.partition_key() {
             Some(key) => self.with_partition_key(key),
-            None => self,
+            None => Ok(self),
         }
     }
 }

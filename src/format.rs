@@ -29,6 +29,12 @@ impl<'a> WireEvent<'a> {
     /// [`ErrorKind::ConflictingData`] for `data` with `data_base64`, and the errors of each
     /// attribute's own checks.
     pub fn from_json(json: &'a [u8]) -> Result<Self> {
+        Self::from_json_with(json, true)
+    }
+
+    /// [`from_json`](Self::from_json); `time` without an offset reads as UTC only when
+    /// `time_without_offset` allows it.
+    pub(crate) fn from_json_with(json: &'a [u8], time_without_offset: bool) -> Result<Self> {
         let mut de = serde_json::Deserializer::from_slice(json);
         let mut error = None;
         let parsed = de.deserialize_map(EventVisitor { error: &mut error });
@@ -40,7 +46,7 @@ impl<'a> WireEvent<'a> {
                 .reading_json(json)
                 .caused_by(e)
         })?;
-        fields.finish()
+        fields.finish(time_without_offset)
     }
 
     /// Writes the event in the JSON event format: members in a fixed order (`specversion`,
@@ -88,7 +94,7 @@ impl<'a> WireEvent<'a> {
         if let Some(stamp) = self.time_stamp() {
             write_member(out, "time");
             out.push(b'"');
-            out.extend_from_slice(stamp.as_str().as_bytes());
+            out.extend_from_slice(stamp.as_bytes());
             out.push(b'"');
         }
         for (name, value) in &self.extensions {
@@ -117,12 +123,20 @@ impl<'a> WireEvent<'a> {
             Some(Data::Binary(bytes)) => {
                 write_member(out, "data_base64");
                 out.push(b'"');
+                // Encoded in place into room for the padded length; should the room ever be
+                // short, through a string instead.
                 let start = out.len();
                 out.resize(start + bytes.len().div_ceil(3) * 4, 0);
-                let written = BASE64
-                    .encode_slice(bytes, &mut out[start..])
-                    .unwrap_or_default();
-                out.truncate(start + written);
+                let written = out
+                    .get_mut(start..)
+                    .and_then(|room| BASE64.encode_slice(bytes, room).ok());
+                match written {
+                    Some(written) => out.truncate(start + written),
+                    None => {
+                        out.truncate(start);
+                        out.extend_from_slice(BASE64.encode(bytes).as_bytes());
+                    }
+                }
                 out.push(b'"');
             }
         }
@@ -138,6 +152,8 @@ fn write_member(out: &mut Vec<u8>, name: &str) {
 }
 
 /// Writes a JSON string with serde_json's escaping.
+// `find_special(bytes, 0)` is at most `bytes.len()`, so `..at` is in bounds.
+#[allow(clippy::indexing_slicing)]
 pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
     // JSON escapes only `"`, `\` and U+0000–U+001F (RFC 8259, section 7), and so does
     // serde_json. The runs between them are copied whole; the escapes are serde_json's: the
@@ -158,10 +174,10 @@ pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
             _ => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let hex = |n: u8| if n < 10 { b'0' + n } else { b'a' + n - 10 };
                 out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 0xf)]);
+                out.push(hex(b >> 4));
+                out.push(hex(b & 0xf));
             }
         }
         at = copy_plain(bytes, at + 1, out);
@@ -185,7 +201,10 @@ pub(crate) fn copy_plain(bytes: &[u8], mut at: usize, out: &mut Vec<u8>) -> usiz
         at += 8;
     }
     let end = find_special(bytes, at);
-    out.extend_from_slice(&bytes[at..end]);
+    // Empty, and so `None`, only when `at` is past the end: nothing to copy then.
+    if let Some(plain) = bytes.get(at..end) {
+        out.extend_from_slice(plain);
+    }
     end
 }
 
@@ -195,10 +214,9 @@ pub(crate) fn find_special(bytes: &[u8], at: usize) -> usize {
     let Some(rest) = bytes.get(at..) else {
         return at;
     };
-    let words = rest.chunks_exact(8);
-    let tail = words.remainder();
-    for (i, word) in words.enumerate() {
-        let found = special_bytes(u64::from_le_bytes(word.try_into().unwrap_or_default()));
+    let (words, tail) = rest.as_chunks::<8>();
+    for (i, word) in words.iter().enumerate() {
+        let found = special_bytes(u64::from_le_bytes(*word));
         if found != 0 {
             return at + i * 8 + (found.trailing_zeros() / 8) as usize;
         }
@@ -342,19 +360,16 @@ impl<'de> de::Deserialize<'de> for Scalar<'de> {
     }
 }
 
-/// Reads a string attribute; `null` is absent.
-pub(crate) fn scalar_str<'a>(
-    name: &'static str,
-    value: Scalar<'a>,
-) -> Result<Option<Cow<'a, str>>> {
+/// Reads a string member; `null` is absent. The error names no member: the caller knows
+/// whether it is an attribute or a field.
+pub(crate) fn scalar_str(value: Scalar<'_>) -> Result<Option<Cow<'_, str>>> {
     match value {
         Scalar::Null => Ok(None),
         Scalar::Str(s) => Ok(Some(s)),
         other => Err(Error::new(
             ErrorKind::Invalid,
             format!("must be a string, not {}", other.kind()),
-        )
-        .attribute(name)),
+        )),
     }
 }
 
@@ -395,21 +410,20 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
                 continue;
             }
             let result = match CORE.iter().position(|c| *c == key) {
+                // One bit per core member, by its place in `CORE`, to find duplicates.
+                Some(index) if fields.seen & (1 << index) != 0 => {
+                    map.next_value::<IgnoredAny>()?;
+                    Err(Error::new(ErrorKind::Duplicate, "member given twice")
+                        .attribute(key.into_owned()))
+                }
                 Some(index) => {
-                    let bit = 1 << index;
-                    if fields.seen & bit != 0 {
-                        map.next_value::<IgnoredAny>()?;
-                        Err(Error::new(ErrorKind::Duplicate, "member given twice")
-                            .attribute(CORE[index]))
+                    fields.seen |= 1 << index;
+                    if key == "data" {
+                        fields.data = Some(map.next_value::<&'de RawValue>()?);
+                        Ok(())
                     } else {
-                        fields.seen |= bit;
-                        if CORE[index] == "data" {
-                            fields.data = Some(map.next_value::<&'de RawValue>()?);
-                            Ok(())
-                        } else {
-                            let value = map.next_value::<Scalar<'de>>()?;
-                            fields.set(CORE[index], value)
-                        }
+                        let value = map.next_value::<Scalar<'de>>()?;
+                        fields.set(&key, value)
                     }
                 }
                 None => {
@@ -426,8 +440,8 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
 }
 
 impl<'a> Fields<'a> {
-    fn set(&mut self, name: &'static str, value: Scalar<'a>) -> Result<()> {
-        let value = scalar_str(name, value)?;
+    /// Sets the string attribute `name`, one of `CORE` but `data`.
+    fn set(&mut self, name: &str, value: Scalar<'a>) -> Result<()> {
         let slot = match name {
             "specversion" => &mut self.specversion,
             "id" => &mut self.id,
@@ -437,9 +451,16 @@ impl<'a> Fields<'a> {
             "dataschema" => &mut self.dataschema,
             "subject" => &mut self.subject,
             "time" => &mut self.time,
-            _ => &mut self.data_base64,
+            "data_base64" => &mut self.data_base64,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Invalid,
+                    "is not a string attribute of the JSON event format",
+                )
+                .attribute(name.to_owned()));
+            }
         };
-        *slot = value;
+        *slot = scalar_str(value).map_err(|e| e.attribute(name.to_owned()))?;
         Ok(())
     }
 
@@ -470,11 +491,11 @@ impl<'a> Fields<'a> {
         Ok(())
     }
 
-    fn finish(self) -> Result<WireEvent<'a>> {
+    fn finish(self, time_without_offset: bool) -> Result<WireEvent<'a>> {
         let specversion = required("specversion", self.specversion)?;
         check_specversion(&specversion)?;
         let time = match self.time {
-            Some(t) => Some(time::parse(&t).map_err(|e| e.attribute("time"))?),
+            Some(t) => Some(time::parse(&t, time_without_offset).map_err(|e| e.attribute("time"))?),
             None => None,
         };
         let data = match (self.data, self.data_base64) {

@@ -3,8 +3,9 @@
 //! One JSON object per message:
 //! `{"key": K, "headers": [["content-type", V], ["ce_id", V], ...], "value": V}`, where `K`
 //! and each `V` is a JSON string when the bytes are UTF-8, `{"base64": "..."}` when they are
-//! not, and `null` when absent (a missing `key` or `value` reads as `null`). Header order and
-//! duplicates are kept. `"topic"`,
+//! not, and `null` when absent (a missing `key` or `value` reads as `null`). A header name is
+//! a string, or `{"base64": "..."}` when it is not UTF-8. Header order and duplicates are
+//! kept. `"topic"`,
 //! `"partition"`, `"offset"` and `"timestamp"` are optional; other members are refused.
 //!
 //! [`Record`] owns its bytes; [`RecordRef`] borrows every string that holds no escape from the
@@ -21,7 +22,7 @@ use serde::de::{self, MapAccess, Visitor};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{copy_plain, find_special, write_str};
-use crate::kafka::{Header, HeaderRef, Message, MessageRef};
+use crate::kafka::{Header, HeaderRef, HeadersRef, Message, MessageRef};
 
 /// A Kafka message with where it was read from, as one line of interchange JSON.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,7 +61,7 @@ impl From<Message> for Record {
 /// assert_eq!(record.value.as_deref(), Some(&br#"{"a":1}"#[..]));
 /// assert_eq!(record.partition, Some(3));
 /// let message = record.message();
-/// assert_eq!(message.headers[0].name, b"ce_id");
+/// assert_eq!(message.header("ce_id"), Some(&b"1"[..]));
 /// # Ok::<(), outbox_cloudevents::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,7 +86,7 @@ pub struct RecordRef<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordHeader<'a> {
     /// The header name.
-    pub name: Cow<'a, str>,
+    pub name: Cow<'a, [u8]>,
     /// The value; `None` is a null header value.
     pub value: Option<Cow<'a, [u8]>>,
 }
@@ -105,7 +106,8 @@ impl<'a> RecordRef<'a> {
         }
     }
 
-    /// The message, as the decoder takes it.
+    /// The message, as the decoder takes it. Copies no bytes; allocates one `Vec` of
+    /// [`HeaderRef`]s.
     pub fn message(&self) -> MessageRef<'_> {
         MessageRef {
             key: self.key.as_deref(),
@@ -113,10 +115,10 @@ impl<'a> RecordRef<'a> {
                 .headers
                 .iter()
                 .map(|h| HeaderRef {
-                    name: h.name.as_bytes(),
+                    name: &h.name,
                     value: h.value.as_deref(),
                 })
-                .collect(),
+                .collect::<HeadersRef<'_>>(),
             value: self.value.as_deref(),
         }
     }
@@ -176,7 +178,7 @@ impl Record {
                 out.push(b',');
             }
             out.push(b'[');
-            write_str(&mut out, &header.name);
+            write_bytes(&mut out, Some(&header.name));
             out.push(b',');
             write_bytes(&mut out, header.value.as_deref());
             out.push(b']');
@@ -352,7 +354,7 @@ impl<'a> Reader<'a> {
         loop {
             self.expect(b'[')?;
             self.space();
-            let name = self.string()?;
+            let name = self.bytes()??;
             self.space();
             self.expect(b',')?;
             self.space();
@@ -376,13 +378,14 @@ impl<'a> Reader<'a> {
         let start = self.at + usize::from(negative);
         let digits = self.line.get(start..)?;
         let count = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-        if count == 0 || count > 18 || (digits[0] == b'0' && (count > 1 || negative)) {
+        if count == 0 || count > 18 || (digits.first() == Some(&b'0') && (count > 1 || negative)) {
             return None;
         }
         if let Some(b'.' | b'e' | b'E') = digits.get(count) {
             return None;
         }
-        let magnitude = digits[..count]
+        let magnitude = digits
+            .get(..count)?
             .iter()
             .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
         self.at = start + count;
@@ -512,8 +515,9 @@ fn read_with_serde(line: &[u8]) -> Result<RecordRef<'_>> {
         .headers
         .into_iter()
         .map(|(name, value)| {
+            let name = name.into_bytes(|| "header name".to_owned())?;
             let value = value
-                .map(|v| v.into_bytes(|| format!("header `{name}`")))
+                .map(|v| v.into_bytes(|| format!("header `{}`", String::from_utf8_lossy(&name))))
                 .transpose()?;
             Ok(RecordHeader { name, value })
         })
@@ -542,7 +546,7 @@ struct Line<'a> {
     #[serde(borrow)]
     key: Option<Bytes<'a>>,
     #[serde(borrow)]
-    headers: Vec<(Cow<'a, str>, Option<Bytes<'a>>)>,
+    headers: Vec<(Bytes<'a>, Option<Bytes<'a>>)>,
     #[serde(borrow)]
     value: Option<Bytes<'a>>,
     #[serde(default)]
@@ -623,8 +627,12 @@ mod tests {
                 Header::new("x", "1"),
                 Header::new("x", "2"),
                 Header {
-                    name: "n".into(),
+                    name: Cow::Borrowed(b"n"),
                     value: None,
+                },
+                Header {
+                    name: Cow::Borrowed(&[0xff]),
+                    value: Some(b"v".to_vec()),
                 },
             ],
             value: Some(b"{\"a\":1}".to_vec()),
@@ -632,7 +640,7 @@ mod tests {
         let json = record.to_json();
         assert_eq!(
             String::from_utf8(json.clone()).unwrap(),
-            r#"{"key":{"base64":"/wA="},"headers":[["x","1"],["x","2"],["n",null]],"value":"{\"a\":1}"}"#
+            r#"{"key":{"base64":"/wA="},"headers":[["x","1"],["x","2"],["n",null],[{"base64":"/w=="},"v"]],"value":"{\"a\":1}"}"#
         );
         assert_eq!(Record::from_json(&json).unwrap(), record);
     }
@@ -704,9 +712,9 @@ mod tests {
         let line = br#"{"key":"k","headers":[["ce_id","1"],["h\u0041","a\"b"],["n",null],["b",{"base64":"/wA="}]],"value":"{\"a\":1}","topic":"orders"}"#;
         let record = RecordRef::from_json(line).unwrap();
         assert!(matches!(record.key, Some(Cow::Borrowed(b"k"))));
-        assert!(matches!(record.headers[0].name, Cow::Borrowed("ce_id")));
+        assert!(matches!(record.headers[0].name, Cow::Borrowed(b"ce_id")));
         assert!(matches!(record.headers[0].value, Some(Cow::Borrowed(b"1"))));
-        assert!(matches!(&record.headers[1].name, Cow::Owned(n) if n == "hA"));
+        assert!(matches!(&record.headers[1].name, Cow::Owned(n) if n == b"hA"));
         assert_eq!(record.headers[1].value.as_deref(), Some(&b"a\"b"[..]));
         assert_eq!(record.headers[2].value, None);
         assert_eq!(record.headers[3].value.as_deref(), Some(&[0xff, 0][..]));
@@ -716,8 +724,8 @@ mod tests {
         let message = record.message();
         assert_eq!(message.key, Some(&b"k"[..]));
         assert_eq!(message.headers.len(), 4);
-        assert_eq!(message.headers[1].name, b"hA");
-        assert_eq!(message.headers[2].value, None);
+        assert_eq!(message.headers.get(1).unwrap().name, b"hA");
+        assert_eq!(message.headers.get(2).unwrap().value, None);
         assert_eq!(message.value, Some(&br#"{"a":1}"#[..]));
 
         let owned = Record::from_json(line).unwrap();
@@ -740,7 +748,7 @@ mod tests {
             let want: String = serde_json::from_str(&format!("\"{text}\"")).unwrap();
             let line = format!(r#"{{"headers":[["{text}","{text}"]],"key":"{text}"}}"#);
             let record = Reader::read(line.as_bytes()).unwrap();
-            assert_eq!(record.headers[0].name, want, "{text}");
+            assert_eq!(record.headers[0].name, want.as_bytes(), "{text}");
             assert_eq!(record.headers[0].value.as_deref(), Some(want.as_bytes()));
             assert_eq!(record.key.as_deref(), Some(want.as_bytes()));
             assert_eq!(record.value, None);
@@ -798,7 +806,7 @@ mod tests {
                 Header::new("ce_id", *text),
                 Header::new("b", binary),
                 Header {
-                    name: "n".into(),
+                    name: Cow::Borrowed(b"n"),
                     value: None,
                 },
             ];
@@ -817,10 +825,12 @@ mod tests {
             let m = &record.message;
             let mut want = serde_json::Map::new();
             want.insert("key".into(), json_bytes(m.key.as_deref()));
-            let headers = m
-                .headers
-                .iter()
-                .map(|h| serde_json::json!([h.name.as_ref(), json_bytes(h.value.as_deref())]));
+            let headers = m.headers.iter().map(|h| {
+                serde_json::json!([
+                    json_bytes(Some(h.name.as_ref())),
+                    json_bytes(h.value.as_deref())
+                ])
+            });
             want.insert("headers".into(), headers.collect());
             want.insert("value".into(), json_bytes(m.value.as_deref()));
             if let Some(topic) = &record.topic {

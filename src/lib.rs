@@ -7,7 +7,7 @@
 //! python-outbox-core.
 //!
 //! ```
-//! use outbox_cloudevents::{Encoder, Mode, OutboxEvent, Payload, Profile};
+//! use outbox_cloudevents::{Decoder, Encoder, Mode, OutboxEvent, Payload, Profile};
 //! # fn main() -> Result<(), outbox_cloudevents::Error> {
 //! #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 //! struct InviteCreated { email: String, role: String }
@@ -33,11 +33,32 @@
 //! let raw = OutboxEvent::<Payload>::from_message(&message.as_ref(), &Profile::Canonical)?;
 //! assert_eq!(raw.payload().as_json(), Some(r#"{"email":"zoë@example.com","role":"admin"}"#));
 //!
+//! // The same with a `Decoder`: a required mode, a profile, fewer leniencies; and to
+//! // `cloudevents::Event`.
+//! let decoder = Decoder::new().require_mode(Mode::Binary).strict();
+//! assert_eq!(decoder.decode::<InviteCreated>(&message.as_ref())?, event);
+//! let sdk = decoder.decode_cloudevent(&message.as_ref())?;
+//! assert_eq!(sdk, cloudevents::Event::try_from(&event)?);
+//!
 //! // Outbox event <-> cloudevents::Event.
 //! let cloudevent = cloudevents::Event::try_from(&event)?;
 //! assert_eq!(OutboxEvent::<InviteCreated>::try_from(&cloudevent)?, event);
 //! # Ok(()) }
 //! ```
+//!
+//! # The API in brief
+//!
+//! - [`OutboxEvent`]: the event; `with_*` builders (a `Result` where a string is checked),
+//!   [`to_message_json`](OutboxEvent::to_message_json) /
+//!   [`from_message_json`](OutboxEvent::from_message_json) for python-outbox-core's JSON,
+//!   [`to_cloudevent`](OutboxEvent::to_cloudevent) /
+//!   [`from_cloudevent`](OutboxEvent::from_cloudevent) and `TryFrom` for `cloudevents::Event`.
+//! - [`WireEvent`]: a CloudEvent as the codecs read and write it, borrowing where it can.
+//! - [`Encoder`] and [`Decoder`]: Kafka messages in either mode; [`decode`] and
+//!   [`OutboxEvent::from_message`] are the short forms of the default decoder.
+//! - [`Message`] (owned), [`MessageRef`] (borrowed, free to take from a `Message`) and
+//!   [`EncodedMessage`] (whose binary-mode value borrows the event's payload).
+//! - [`Error`], with an [`ErrorKind`] and a [`Location`].
 //!
 //! # The mapping (canonical profile)
 //!
@@ -106,7 +127,10 @@ mod wire;
 
 pub use error::{Error, ErrorKind, Location, Result};
 pub use event::{DEFAULT_DATA_VERSION, OutboxEvent, PartitionKey};
-pub use kafka::{Encoder, Header, HeaderRef, Message, MessageRef, Mode, decode};
+pub use kafka::{
+    Decoder, EncodedMessage, Encoder, Header, HeaderRef, HeadersRef, Leniency, Message, MessageRef,
+    Mode, decode,
+};
 pub use mapping::Profile;
 pub use names::{EventType, ExtensionName};
 pub use payload::{FromData, Payload, ToData};

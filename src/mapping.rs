@@ -6,7 +6,9 @@ use uuid::Uuid;
 
 use crate::error::{Error, ErrorKind, Result, quote};
 use crate::event::{DEFAULT_DATA_VERSION, JSON, OUTBOX_EXTENSIONS, OutboxEvent};
-use crate::names::{EventType, ExtensionName, check_non_empty, check_string, check_uri_reference};
+use crate::names::{
+    EventType, ExtensionName, check_non_empty, check_uri_reference, hyphenated, parse_uuid,
+};
 use crate::payload::{FromData, ToData};
 use crate::wire::{Data, ExtensionValue, TimeStyle, WireEvent};
 
@@ -31,25 +33,6 @@ impl Profile {
     /// The python-outbox-core profile with each event's own `source`.
     pub fn python_outbox_core() -> Self {
         Profile::PythonOutboxCore { source: None }
-    }
-}
-
-pub(crate) fn hyphenated(id: Uuid) -> String {
-    id.hyphenated()
-        .encode_lower(&mut Uuid::encode_buffer())
-        .to_owned()
-}
-
-/// Parses a UUID in its hyphenated form (either case), the form python-outbox-core and this
-/// crate write.
-pub(crate) fn parse_uuid(text: &str) -> Result<Uuid> {
-    let hyphenated = text.len() == 36;
-    match Uuid::try_parse(text) {
-        Ok(id) if hyphenated => Ok(id),
-        _ => Err(Error::new(
-            ErrorKind::Invalid,
-            format!("{} is not a hyphenated UUID", quote(text)),
-        )),
     }
 }
 
@@ -89,9 +72,6 @@ impl<P: ToData> OutboxEvent<P> {
             Cow::Borrowed("dataversion"),
             ExtensionValue::String(Cow::Borrowed(&self.data_version)),
         ));
-        if let Some(key) = &self.partition_key {
-            check_string(key).map_err(|e| e.attribute("partitionkey"))?;
-        }
         extensions.push((
             Cow::Borrowed("partitionkey"),
             ExtensionValue::String(Cow::Borrowed(self.partition_key())),

@@ -4,6 +4,8 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::str::FromStr;
 
+use uuid::Uuid;
+
 use crate::error::{Error, ErrorKind, Result, quote};
 
 /// An outbox event type in reverse-DNS form, such as `com.gridflow.invite.created`.
@@ -63,7 +65,11 @@ fn check_event_type(value: &str) -> Result<(), &'static str> {
     if labels < 2 {
         return Err("it needs at least two labels separated by `.`");
     }
-    if !value.as_bytes()[0].is_ascii_alphabetic() {
+    if !value
+        .as_bytes()
+        .first()
+        .is_some_and(u8::is_ascii_alphabetic)
+    {
         return Err("it must start with a letter");
     }
     Ok(())
@@ -72,6 +78,8 @@ fn check_event_type(value: &str) -> Result<(), &'static str> {
 /// Byte classes for the fast paths, one bit each.
 const EXTENSION_BYTE: u8 = 1;
 const LABEL_BYTE: u8 = 2;
+// `i` runs below 256, the table's length.
+#[allow(clippy::indexing_slicing)]
 const CLASSES: [u8; 256] = {
     let mut table = [0; 256];
     let mut i = 0;
@@ -89,6 +97,8 @@ const CLASSES: [u8; 256] = {
 };
 
 /// Whether every byte is in `class` (without early exit, so that it runs on whole vectors).
+// A `u8` is below 256, the table's length.
+#[allow(clippy::indexing_slicing)]
 fn all_in(bytes: &[u8], class: u8) -> bool {
     bytes
         .iter()
@@ -243,8 +253,7 @@ pub(crate) fn check_uri_reference(value: &str) -> Result<()> {
     }
     let bytes = value.as_bytes();
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
+    while let Some(&b) = bytes.get(i) {
         if b == b'%' {
             let hex = bytes.get(i + 1..i + 3);
             if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
@@ -259,7 +268,9 @@ pub(crate) fn check_uri_reference(value: &str) -> Result<()> {
         i += 1;
     }
     // A colon before the first `/`, `?` or `#` ends a scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
-    let head = value.split(['/', '?', '#']).next().unwrap_or_default();
+    let head = value
+        .split_once(['/', '?', '#'])
+        .map_or(value, |(head, _)| head);
     if let Some((scheme, _)) = head.split_once(':') {
         let mut chars = scheme.bytes();
         let first_ok = chars.next().is_some_and(|b| b.is_ascii_alphabetic());
@@ -333,6 +344,26 @@ macro_rules! string_newtype {
 
 string_newtype!(EventType);
 string_newtype!(ExtensionName);
+
+/// An event id as this crate writes it: a lower-case hyphenated UUID.
+pub(crate) fn hyphenated(id: Uuid) -> String {
+    id.hyphenated()
+        .encode_lower(&mut Uuid::encode_buffer())
+        .to_owned()
+}
+
+/// Parses a UUID in its hyphenated form (either case), the form python-outbox-core and this
+/// crate write.
+pub(crate) fn parse_uuid(text: &str) -> Result<Uuid> {
+    let hyphenated = text.len() == 36;
+    match Uuid::try_parse(text) {
+        Ok(id) if hyphenated => Ok(id),
+        _ => Err(Error::new(
+            ErrorKind::Invalid,
+            format!("{} is not a hyphenated UUID", quote(text)),
+        )),
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -23,9 +23,10 @@ use serde_json::value::RawValue;
 use crate::error::{Error, ErrorKind, Result, quote};
 use crate::event::{DEFAULT_DATA_VERSION, JSON, OUTBOX_EXTENSIONS, OutboxEvent};
 use crate::format::{Scalar, Str, find_special, scalar_str, write_str};
-use crate::mapping::{hyphenated, parse_uuid};
-use crate::names::{EventType, ExtensionName, check_absolute_uri, check_non_empty};
-use crate::names::{check_extension_name, check_string, check_uri_reference};
+use crate::names::{
+    EventType, ExtensionName, check_absolute_uri, check_extension_name, check_non_empty,
+    check_uri_reference, hyphenated, parse_uuid,
+};
 use crate::payload::{FromData, ToData};
 use crate::time;
 use crate::wire::{Data, ExtensionValue, check_extension_value};
@@ -86,7 +87,7 @@ impl<P: ToData> OutboxEvent<P> {
         out.extend_from_slice(b",\"aggregate_id\":");
         write_str(&mut out, &self.aggregate_id);
         out.extend_from_slice(b",\"occurred_at\":\"");
-        out.extend_from_slice(time::isoformat(&self.occurred_at).as_str().as_bytes());
+        out.extend_from_slice(time::isoformat(&self.occurred_at).as_bytes());
         out.extend_from_slice(b"\",\"source\":");
         write_str(&mut out, &self.source);
         out.extend_from_slice(b",\"data_version\":");
@@ -178,55 +179,49 @@ impl<P: FromData> OutboxEvent<P> {
     /// [`ErrorKind::Payload`] when the payload does not match `P`.
     pub fn from_message_json(json: &[u8]) -> Result<Self> {
         let (meta, payload) = split(json)?;
-        let text = |i: usize| -> Result<Option<Cow<'_, str>>> {
-            match meta[i] {
-                None => Ok(None),
-                Some(text) => {
-                    // A string without escapes is its own text; anything else is parsed.
-                    if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
-                        && !inner.contains('\\')
-                    {
-                        return Ok(Some(Cow::Borrowed(inner)));
-                    }
-                    let scalar: Scalar<'_> = serde_json::from_str(text).map_err(|e| {
-                        Error::new(ErrorKind::Json, "bad JSON")
-                            .reading_json(text.as_bytes())
-                            .caused_by(e)
-                            .field(METADATA[i])
-                    })?;
-                    scalar_str(METADATA[i], scalar).map_err(|e| {
-                        Error::new(e.kind(), e.to_string().replace("attribute", "field"))
-                            .field(METADATA[i])
-                    })
-                }
+        let text = |name: &'static str| -> Result<Option<Cow<'_, str>>> {
+            let Some(text) = meta.get(name) else {
+                return Ok(None);
+            };
+            // A string without escapes is its own text; anything else is parsed.
+            if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
+                && !inner.contains('\\')
+            {
+                return Ok(Some(Cow::Borrowed(inner)));
             }
+            let scalar: Scalar<'_> = serde_json::from_str(text).map_err(|e| {
+                Error::new(ErrorKind::Json, "bad JSON")
+                    .reading_json(text.as_bytes())
+                    .caused_by(e)
+                    .field(name)
+            })?;
+            scalar_str(scalar).map_err(|e| e.field(name))
         };
-        let required = |i: usize| -> Result<Cow<'_, str>> {
-            text(i)?.ok_or_else(|| {
-                Error::new(ErrorKind::Missing, "required field is absent").field(METADATA[i])
+        let required = |name: &'static str| -> Result<Cow<'_, str>> {
+            text(name)?.ok_or_else(|| {
+                Error::new(ErrorKind::Missing, "required field is absent").field(name)
             })
         };
-        let event_id = parse_uuid(&required(0)?).map_err(|e| e.field("event_id"))?;
-        let event_type = EventType::new(required(1)?.into_owned())?;
-        let aggregate_id = required(2)?.into_owned();
-        check_non_empty(&aggregate_id).map_err(|e| e.field("aggregate_id"))?;
-        let occurred_at = time::parse(&required(3)?).map_err(|e| e.field("occurred_at"))?;
-        let source = required(4)?.into_owned();
-        check_uri_reference(&source).map_err(|e| e.field("source"))?;
-        let data_version =
-            text(5)?.map_or_else(|| DEFAULT_DATA_VERSION.to_owned(), Cow::into_owned);
-        check_non_empty(&data_version).map_err(|e| e.field("data_version"))?;
-        let uuid = |i: usize| -> Result<Option<uuid::Uuid>> {
-            text(i)?
-                .map(|t| parse_uuid(&t).map_err(|e| e.field(METADATA[i])))
+        let uuid = |name: &'static str| -> Result<Option<uuid::Uuid>> {
+            text(name)?
+                .map(|t| parse_uuid(&t).map_err(|e| e.field(name)))
                 .transpose()
         };
-        let correlation_id = uuid(6)?;
-        let causation_id = uuid(7)?;
-        let partition_key = text(8)?.map(Cow::into_owned);
-        if let Some(key) = &partition_key {
-            check_string(key).map_err(|e| e.field("partition_key"))?;
-        }
+        let event_id = parse_uuid(&required("event_id")?).map_err(|e| e.field("event_id"))?;
+        let event_type = EventType::new(required("event_type")?.into_owned())?;
+        let aggregate_id = required("aggregate_id")?.into_owned();
+        check_non_empty(&aggregate_id).map_err(|e| e.field("aggregate_id"))?;
+        // python-outbox-core's events written with `datetime.utcnow()` have no offset.
+        let occurred_at =
+            time::parse(&required("occurred_at")?, true).map_err(|e| e.field("occurred_at"))?;
+        let source = required("source")?.into_owned();
+        check_uri_reference(&source).map_err(|e| e.field("source"))?;
+        let data_version =
+            text("data_version")?.map_or_else(|| DEFAULT_DATA_VERSION.to_owned(), Cow::into_owned);
+        check_non_empty(&data_version).map_err(|e| e.field("data_version"))?;
+        let correlation_id = uuid("correlation_id")?;
+        let causation_id = uuid("causation_id")?;
+        let partition_key = text("partition_key")?.map(Cow::into_owned);
         let mut event = OutboxEvent {
             event_id,
             event_type,
@@ -244,69 +239,63 @@ impl<P: FromData> OutboxEvent<P> {
             extensions: BTreeMap::new(),
         };
         if let Some(key) = partition_key {
-            event = event.with_partition_key(key);
+            event = event
+                .with_partition_key(key)
+                .map_err(|e| e.field("partition_key"))?;
         }
-        if let Some(extras) = meta[9] {
+        if let Some(extras) = meta.get("cloudevent") {
             event.read_extras(extras)?;
         }
         Ok(event)
     }
 
+    /// Reads the `cloudevent` member; an error names the member within it, as
+    /// `cloudevent.subject`.
     fn read_extras(&mut self, extras: &str) -> Result<()> {
-        let in_extras = |e: Error| {
-            let name = e.name().unwrap_or("cloudevent").to_owned();
-            Error::new(e.kind(), format!("in `cloudevent`: {e}")).field(name)
-        };
-        for (name, raw) in object_members(extras).map_err(in_extras)? {
+        let members = object_members(extras).map_err(|e| e.field("cloudevent"))?;
+        for (name, raw) in members {
+            let at = |e: Error| e.field(format!("cloudevent.{name}"));
             let scalar: Scalar<'_> = serde_json::from_str(raw.get()).map_err(|e| {
-                Error::new(ErrorKind::Json, "bad JSON")
+                at(Error::new(ErrorKind::Json, "bad JSON")
                     .reading_json(raw.get().as_bytes())
-                    .caused_by(e)
+                    .caused_by(e))
             })?;
             match name.as_ref() {
                 "datacontenttype" => {
-                    self.content_type = scalar_str("datacontenttype", scalar)
-                        .map_err(in_extras)?
-                        .map(Cow::into_owned);
+                    self.content_type = scalar_str(scalar).map_err(at)?.map(Cow::into_owned);
                 }
                 "subject" => {
-                    if let Some(s) = scalar_str("subject", scalar).map_err(in_extras)? {
-                        check_non_empty(&s).map_err(|e| in_extras(e.attribute("subject")))?;
+                    if let Some(s) = scalar_str(scalar).map_err(at)? {
+                        check_non_empty(&s).map_err(at)?;
                         self.subject = Some(s.into_owned());
                     }
                 }
                 "dataschema" => {
-                    if let Some(s) = scalar_str("dataschema", scalar).map_err(in_extras)? {
-                        check_absolute_uri(&s).map_err(|e| in_extras(e.attribute("dataschema")))?;
+                    if let Some(s) = scalar_str(scalar).map_err(at)? {
+                        check_absolute_uri(&s).map_err(at)?;
                         self.dataschema = Some(s.into_owned());
                     }
                 }
                 other => {
-                    check_extension_name(other).map_err(in_extras)?;
+                    check_extension_name(other).map_err(at)?;
                     if OUTBOX_EXTENSIONS.contains(&other) {
-                        return Err(in_extras(
-                            Error::new(ErrorKind::ExtensionName, "set by an outbox field")
-                                .attribute(other.to_owned()),
-                        ));
+                        return Err(at(Error::new(
+                            ErrorKind::ExtensionName,
+                            "set by an outbox field",
+                        )));
                     }
                     let value = match scalar {
                         Scalar::Str(s) => ExtensionValue::String(Cow::Owned(s.into_owned())),
                         Scalar::Bool(b) => ExtensionValue::Boolean(b),
                         Scalar::Int(i) => ExtensionValue::Integer(i),
                         bad => {
-                            return Err(in_extras(
-                                Error::new(
-                                    ErrorKind::Invalid,
-                                    format!(
-                                        "must be a string, boolean or integer, not {}",
-                                        bad.kind()
-                                    ),
-                                )
-                                .attribute(other.to_owned()),
-                            ));
+                            return Err(at(Error::new(
+                                ErrorKind::Invalid,
+                                format!("must be a string, boolean or integer, not {}", bad.kind()),
+                            )));
                         }
                     };
-                    check_extension_value(other, &value).map_err(in_extras)?;
+                    check_extension_value(other, &value).map_err(at)?;
                     self.extensions
                         .insert(ExtensionName(other.to_owned()), value);
                 }
@@ -316,9 +305,36 @@ impl<P: FromData> OutboxEvent<P> {
     }
 }
 
-/// The metadata members of a `to_message()` object as raw JSON text, by their index in
-/// [`METADATA`], and the other members as the payload object.
-type Split<'a> = ([Option<&'a str>; 10], Box<RawValue>);
+/// The metadata members of a `to_message()` object, each by its name in [`METADATA`], as
+/// raw JSON text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Meta<'a>([(&'static str, Option<&'a str>); METADATA.len()]);
+
+impl<'a> Meta<'a> {
+    fn new() -> Self {
+        Meta(METADATA.map(|name| (name, None)))
+    }
+
+    /// The slot of metadata member `name`; `None` for a payload member.
+    fn slot(&mut self, name: &str) -> Option<&mut Option<&'a str>> {
+        self.0
+            .iter_mut()
+            .find(|(n, _)| *n == name)
+            .map(|(_, value)| value)
+    }
+
+    /// The text of metadata member `name`, when the object has it.
+    fn get(&self, name: &str) -> Option<&'a str> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| *v)
+    }
+}
+
+/// The metadata members of a `to_message()` object and the other members as the payload
+/// object.
+type Split<'a> = (Meta<'a>, Box<RawValue>);
 
 fn split(json: &[u8]) -> Result<Split<'_>> {
     let text = std::str::from_utf8(json).map_err(|e| {
@@ -339,30 +355,30 @@ fn split(json: &[u8]) -> Result<Split<'_>> {
 }
 
 fn split_with_serde(text: &str) -> Result<Split<'_>> {
-    let mut meta: [Option<&str>; 10] = [None; 10];
-    let mut payload = String::with_capacity(text.len());
-    payload.push('{');
+    let mut meta = Meta::new();
+    let mut payload = Vec::with_capacity(text.len());
+    payload.push(b'{');
     for (key, value) in object_members(text)? {
-        match METADATA.iter().position(|m| *m == key.as_ref()) {
-            Some(i) if meta[i].is_some() => {
+        match meta.slot(&key) {
+            Some(Some(_)) => {
                 return Err(
-                    Error::new(ErrorKind::Duplicate, "member given twice").field(METADATA[i])
+                    Error::new(ErrorKind::Duplicate, "member given twice").field(key.into_owned())
                 );
             }
-            Some(i) => meta[i] = Some(value.get()),
+            Some(slot) => *slot = Some(value.get()),
             None => {
                 if payload.len() > 1 {
-                    payload.push(',');
+                    payload.push(b',');
                 }
-                let mut key_json = Vec::with_capacity(key.len() + 2);
-                write_str(&mut key_json, &key);
-                payload.push_str(std::str::from_utf8(&key_json).unwrap_or_default());
-                payload.push(':');
-                payload.push_str(value.get());
+                write_str(&mut payload, &key);
+                payload.push(b':');
+                payload.extend_from_slice(value.get().as_bytes());
             }
         }
     }
-    payload.push('}');
+    payload.push(b'}');
+    let payload = String::from_utf8(payload)
+        .map_err(|e| Error::new(ErrorKind::NotUtf8, "payload members").caused_by(e))?;
     let payload = RawValue::from_string(payload)
         .map_err(|e| Error::new(ErrorKind::Json, "payload members are not JSON").caused_by(e))?;
     Ok((meta, payload))
@@ -378,9 +394,9 @@ struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
-    fn split(text: &'a str) -> Option<([Option<&'a str>; 10], String)> {
+    fn split(text: &'a str) -> Option<(Meta<'a>, String)> {
         let mut s = Scanner { text, at: 0 };
-        let mut meta: [Option<&str>; 10] = [None; 10];
+        let mut meta = Meta::new();
         let mut payload = String::with_capacity(text.len());
         payload.push('{');
         s.expect(b'{')?;
@@ -389,22 +405,23 @@ impl<'a> Scanner<'a> {
         } else {
             loop {
                 let key = s.plain_string()?;
+                let name = key.strip_prefix('"')?.strip_suffix('"')?;
                 s.expect(b':')?;
                 s.space();
                 let start = s.at;
-                match METADATA.iter().position(|m| *m == &key[1..key.len() - 1]) {
-                    Some(i) if meta[i].is_some() => return None,
-                    Some(9) => {
+                match meta.slot(name) {
+                    Some(Some(_)) => return None,
+                    Some(slot) if name == "cloudevent" => {
                         s.skip_value()?;
                         // Rare, and not part of the payload: checked here.
-                        let extras = &text[start..s.at];
+                        let extras = text.get(start..s.at)?;
                         serde_json::from_str::<&RawValue>(extras).ok()?;
-                        meta[9] = Some(extras);
+                        *slot = Some(extras);
                     }
-                    Some(i) if s.peek()? == b'"' => meta[i] = Some(s.plain_string()?),
-                    Some(i) => {
+                    Some(slot) if s.peek()? == b'"' => *slot = Some(s.plain_string()?),
+                    Some(slot) => {
                         s.literal("null")?;
-                        meta[i] = Some("null");
+                        *slot = Some("null");
                     }
                     None => {
                         s.skip_value()?;
@@ -413,7 +430,7 @@ impl<'a> Scanner<'a> {
                         }
                         payload.push_str(key);
                         payload.push(':');
-                        payload.push_str(&text[start..s.at]);
+                        payload.push_str(text.get(start..s.at)?);
                     }
                 }
                 match s.peek()? {
@@ -535,15 +552,14 @@ fn top_level_keys(body: &str) -> impl Iterator<Item = Cow<'_, str>> {
     let mut depth = 0usize;
     let mut expect_key = true;
     std::iter::from_fn(move || {
-        while i < bytes.len() {
-            let b = bytes[i];
+        while let Some(&b) = bytes.get(i) {
             i += 1;
             match b {
                 b'"' => {
                     let start = i;
                     let mut escaped = false;
-                    while i < bytes.len() && bytes[i] != b'"' {
-                        if bytes[i] == b'\\' {
+                    while let Some(&c) = bytes.get(i).filter(|&&c| c != b'"') {
+                        if c == b'\\' {
                             escaped = true;
                             i += 1;
                         }

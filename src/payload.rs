@@ -13,6 +13,10 @@ use crate::wire::Data;
 ///
 /// This is the default payload of [`OutboxEvent`](crate::OutboxEvent); use a serde type
 /// instead (`OutboxEvent<InviteCreated>`) to work with typed domain data.
+///
+/// It is the owned form of [`Data`], plus [`Payload::Absent`]: see [`Data`] for why the two
+/// are separate types. Equality is [`Data`]'s: JSON compares by its text.
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub enum Payload {
     /// JSON, kept as its text so key order, white space inside and number spelling survive.
@@ -36,6 +40,16 @@ impl Payload {
             .map_err(|e| Error::new(ErrorKind::Json, "payload is not JSON").caused_by(e))
     }
 
+    /// The payload as CloudEvents data, borrowed; `None` when absent.
+    pub fn as_data(&self) -> Option<Data<'_>> {
+        match self {
+            Payload::Json(raw) => Some(Data::Json(Cow::Borrowed(raw))),
+            Payload::Text(text) => Some(Data::Text(Cow::Borrowed(text))),
+            Payload::Binary(bytes) => Some(Data::Binary(Cow::Borrowed(bytes))),
+            Payload::Absent => None,
+        }
+    }
+
     /// The JSON text, when the payload is JSON.
     pub fn as_json(&self) -> Option<&str> {
         match self {
@@ -47,12 +61,18 @@ impl Payload {
 
 impl PartialEq for Payload {
     fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Payload::Json(a), Payload::Json(b)) => a.get() == b.get(),
-            (Payload::Text(a), Payload::Text(b)) => a == b,
-            (Payload::Binary(a), Payload::Binary(b)) => a == b,
-            (Payload::Absent, Payload::Absent) => true,
-            _ => false,
+        self.as_data() == other.as_data()
+    }
+}
+
+impl From<Option<Data<'_>>> for Payload {
+    /// Owns the data; `None` is [`Payload::Absent`].
+    fn from(data: Option<Data<'_>>) -> Self {
+        match data {
+            Some(Data::Json(raw)) => Payload::Json(raw.into_owned()),
+            Some(Data::Text(text)) => Payload::Text(text.into_owned()),
+            Some(Data::Binary(bytes)) => Payload::Binary(bytes.into_owned()),
+            None => Payload::Absent,
         }
     }
 }
@@ -122,22 +142,12 @@ impl<T: DeserializeOwned> FromData for T {
 
 impl ToData for Payload {
     fn to_data(&self) -> Result<Option<Data<'_>>> {
-        Ok(match self {
-            Payload::Json(raw) => Some(Data::Json(Cow::Borrowed(raw))),
-            Payload::Text(text) => Some(Data::Text(Cow::Borrowed(text))),
-            Payload::Binary(bytes) => Some(Data::Binary(Cow::Borrowed(bytes))),
-            Payload::Absent => None,
-        })
+        Ok(self.as_data())
     }
 }
 
 impl FromData for Payload {
     fn from_data(data: Option<Data<'_>>) -> Result<Self> {
-        Ok(match data {
-            Some(Data::Json(raw)) => Payload::Json(raw.into_owned()),
-            Some(Data::Text(text)) => Payload::Text(text.into_owned()),
-            Some(Data::Binary(bytes)) => Payload::Binary(bytes.into_owned()),
-            None => Payload::Absent,
-        })
+        Ok(Payload::from(data))
     }
 }

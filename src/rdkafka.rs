@@ -4,9 +4,10 @@
 //! # use outbox_cloudevents::{Encoder, Mode, OutboxEvent, Payload, Profile, MessageRef};
 //! # use rdkafka::{Message as _, consumer::{BaseConsumer, Consumer}, producer::FutureProducer};
 //! # async fn run(producer: FutureProducer, consumer: BaseConsumer, event: OutboxEvent<Payload>) -> Result<(), Box<dyn std::error::Error>> {
-//! let message = Encoder::new(Mode::Binary).encode(&event)?;
+//! // The value borrows the event's payload: nothing is copied on the way to librdkafka.
+//! let message = Encoder::new(Mode::Binary).encode_borrowed(&event)?;
 //! producer
-//!     .send(message.to_record("events"), std::time::Duration::from_secs(5))
+//!     .send(message.to_record("events")?, std::time::Duration::from_secs(5))
 //!     .await
 //!     .map_err(|(e, _)| e)?;
 //!
@@ -19,7 +20,15 @@
 //!
 //! Header names are read as the bytes on the wire: rdkafka's own accessors hand them out as
 //! `&str` and panic on a name that is not UTF-8, so any producer could stop a consumer. A
-//! message with such a name is this crate's error value, as every malformed message is.
+//! message with such a name is this crate's error value, as every malformed message is. For
+//! the same reason a header name that is not UTF-8 cannot be produced: [`Message::to_record`]
+//! refuses it.
+//!
+//! Costs: [`MessageRef::from`] a consumed message copies no bytes, and allocates one `Vec`
+//! of [`HeaderRef`]s (each header is read through a call into librdkafka, so the headers are
+//! read once, into that `Vec`, not on every pass of the decoder).
+//! [`Message::to_record`] and [`EncodedMessage::to_record`] borrow key and value and copy the
+//! headers into rdkafka's `OwnedHeaders`, as rdkafka requires.
 
 use std::ffi::{CStr, c_char, c_void};
 
@@ -29,32 +38,82 @@ use rdkafka::message::{
 };
 use rdkafka::producer::FutureRecord;
 
-use crate::kafka::{HeaderRef, Message, MessageRef};
+use crate::error::{Error, ErrorKind, Result};
+use crate::kafka::{EncodedMessage, Header, HeaderRef, HeadersRef, Message, MessageRef};
+
+/// The headers as rdkafka's owned headers, in order, null values kept.
+fn owned_headers(headers: &[Header]) -> Result<OwnedHeaders> {
+    headers.iter().try_fold(
+        OwnedHeaders::new_with_capacity(headers.len()),
+        |owned, h| {
+            let key = std::str::from_utf8(&h.name).map_err(|e| {
+                Error::new(
+                    ErrorKind::NotUtf8,
+                    "header name is not UTF-8, which rdkafka cannot send",
+                )
+                .header(&h.name)
+                .caused_by(e)
+            })?;
+            Ok(owned.insert(RdHeader {
+                key,
+                value: h.value.as_ref(),
+            }))
+        },
+    )
+}
+
+fn record<'a>(
+    topic: &'a str,
+    key: Option<&'a [u8]>,
+    headers: &[Header],
+    value: Option<&'a [u8]>,
+) -> Result<FutureRecord<'a, [u8], [u8]>> {
+    let mut record = FutureRecord::to(topic).headers(owned_headers(headers)?);
+    if let Some(key) = key {
+        record = record.key(key);
+    }
+    if let Some(value) = value {
+        record = record.payload(value);
+    }
+    Ok(record)
+}
 
 impl Message {
     /// The headers as rdkafka's owned headers, in order, null values kept.
-    pub fn to_owned_headers(&self) -> OwnedHeaders {
-        self.headers.iter().fold(
-            OwnedHeaders::new_with_capacity(self.headers.len()),
-            |headers, h| {
-                headers.insert(RdHeader {
-                    key: h.name.as_ref(),
-                    value: h.value.as_ref(),
-                })
-            },
-        )
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotUtf8`] for a header name that is not UTF-8.
+    pub fn to_owned_headers(&self) -> Result<OwnedHeaders> {
+        owned_headers(&self.headers)
     }
 
     /// A record for rdkafka's `FutureProducer`, borrowing key and value.
-    pub fn to_record<'a>(&'a self, topic: &'a str) -> FutureRecord<'a, [u8], [u8]> {
-        let mut record = FutureRecord::to(topic).headers(self.to_owned_headers());
-        if let Some(key) = &self.key {
-            record = record.key(key.as_slice());
-        }
-        if let Some(value) = &self.value {
-            record = record.payload(value.as_slice());
-        }
-        record
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotUtf8`] for a header name that is not UTF-8.
+    pub fn to_record<'a>(&'a self, topic: &'a str) -> Result<FutureRecord<'a, [u8], [u8]>> {
+        record(
+            topic,
+            self.key.as_deref(),
+            &self.headers,
+            self.value.as_deref(),
+        )
+    }
+}
+
+impl EncodedMessage<'_> {
+    /// A record for rdkafka's `FutureProducer`, borrowing key and value (and so the event's
+    /// payload, in binary mode).
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotUtf8`] for a header name that is not UTF-8.
+    pub fn to_record<'a>(&'a self, topic: &'a str) -> Result<FutureRecord<'a, [u8], [u8]>> {
+        record(
+            topic,
+            self.key.as_deref(),
+            &self.headers,
+            self.value.as_deref(),
+        )
     }
 }
 
@@ -62,17 +121,18 @@ fn view<'a, M: rdkafka::Message>(message: &'a M) -> MessageRef<'a>
 where
     M::Headers: AsBorrowed,
 {
+    let headers = match message.headers() {
+        Some(headers) => {
+            let headers = headers.as_borrowed_headers();
+            (0..headers.count())
+                .map_while(|index| raw_header(headers, index))
+                .collect()
+        }
+        None => HeadersRef::default(),
+    };
     MessageRef {
         key: message.key(),
-        headers: message
-            .headers()
-            .map(|headers| {
-                let headers = headers.as_borrowed_headers();
-                (0..headers.count())
-                    .map_while(|index| raw_header(headers, index))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        headers,
         value: message.payload(),
     }
 }
@@ -119,49 +179,29 @@ fn raw_header(headers: &BorrowedHeaders, index: usize) -> Option<HeaderRef<'_>> 
 }
 
 impl<'a> From<&'a BorrowedMessage<'_>> for MessageRef<'a> {
-    /// Borrows key, headers and value from a consumed message; nothing is copied.
+    /// Borrows key, headers and value from a consumed message; no bytes are copied.
     fn from(message: &'a BorrowedMessage<'_>) -> Self {
         view(message)
     }
 }
 
 impl<'a> From<&'a OwnedMessage> for MessageRef<'a> {
-    /// Borrows key, headers and value from a detached message; nothing is copied.
+    /// Borrows key, headers and value from a detached message; no bytes are copied.
     fn from(message: &'a OwnedMessage) -> Self {
         view(message)
     }
 }
 
 impl From<&OwnedMessage> for Message {
-    /// Copies key, headers and value out of a detached message. A header name that is not
-    /// UTF-8 gets U+FFFD in place of its bad bytes; [`MessageRef`] keeps them.
+    /// Copies key, headers and value out of a detached message, header names as bytes.
     fn from(message: &OwnedMessage) -> Self {
-        to_message(view(message))
+        view(message).to_owned_message()
     }
 }
 
 impl From<&BorrowedMessage<'_>> for Message {
-    /// Copies key, headers and value out of a consumed message. A header name that is not
-    /// UTF-8 gets U+FFFD in place of its bad bytes; [`MessageRef`] keeps them.
+    /// Copies key, headers and value out of a consumed message, header names as bytes.
     fn from(message: &BorrowedMessage<'_>) -> Self {
-        to_message(view(message))
-    }
-}
-
-fn to_message(view: MessageRef<'_>) -> Message {
-    Message {
-        key: view.key.map(<[u8]>::to_vec),
-        headers: view
-            .headers
-            .iter()
-            .map(|h| crate::kafka::Header {
-                // `Header` names are text: a name that is not UTF-8 is written with U+FFFD
-                // here. Read the message through `MessageRef`, which keeps the bytes, to see
-                // or refuse such a name.
-                name: String::from_utf8_lossy(h.name).into_owned().into(),
-                value: h.value.map(<[u8]>::to_vec),
-            })
-            .collect(),
-        value: view.value.map(<[u8]>::to_vec),
+        view(message).to_owned_message()
     }
 }

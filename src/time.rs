@@ -10,18 +10,31 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike,
 
 use crate::error::{Error, ErrorKind, Result, quote};
 
-/// Parses an RFC 3339 timestamp, or one without an offset (read as UTC).
+/// Parses an RFC 3339 timestamp, or, when `without_offset` allows it, one without an offset
+/// (read as UTC).
 ///
 /// An instant whose UTC form falls outside the years 0000–9999 (such as
 /// `0000-01-01T00:00:00+23:59`) is refused: RFC 3339 cannot write it in UTC, so no reader,
 /// this one included, would take it back.
-pub(crate) fn parse(text: &str) -> Result<DateTime<Utc>> {
-    let utc = parse_parts(text.as_bytes()).ok_or_else(|| {
-        Error::new(
-            ErrorKind::Invalid,
-            format!("{} is not an RFC 3339 timestamp", quote(text)),
-        )
-    })?;
+pub(crate) fn parse(text: &str, without_offset: bool) -> Result<DateTime<Utc>> {
+    let utc = match parse_parts(text.as_bytes()) {
+        Some((time, has_offset)) if has_offset || without_offset => time,
+        Some(_) => {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{} has no offset; an RFC 3339 timestamp ends in `Z` or `±hh:mm`",
+                    quote(text)
+                ),
+            ));
+        }
+        None => {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                format!("{} is not an RFC 3339 timestamp", quote(text)),
+            ));
+        }
+    };
     if !(0..=9999).contains(&chrono::Datelike::year(&utc)) {
         return Err(Error::new(
             ErrorKind::Invalid,
@@ -41,7 +54,8 @@ fn digits(bytes: &[u8], at: usize, n: usize) -> Option<u32> {
     })
 }
 
-fn parse_parts(b: &[u8]) -> Option<DateTime<Utc>> {
+/// The instant, and whether the text has an offset.
+fn parse_parts(b: &[u8]) -> Option<(DateTime<Utc>, bool)> {
     // date-time = full-date "T" full-time  (RFC 3339 section 5.6)
     let year = digits(b, 0, 4)?;
     let month = (b.get(4) == Some(&b'-')).then(|| digits(b, 5, 2))??;
@@ -71,17 +85,17 @@ fn parse_parts(b: &[u8]) -> Option<DateTime<Utc>> {
             nanos *= 10u32.pow((9 - count) as u32);
         }
     }
-    let offset_seconds: i64 = match &b[at..] {
-        [] => 0,
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), rest @ ..] if rest.len() == 5 && rest[2] == b':' => {
-            let hours = digits(rest, 0, 2)?;
-            let minutes = digits(rest, 3, 2)?;
+    let (offset_seconds, has_offset): (i64, bool) = match b.get(at..)? {
+        [] => (0, false),
+        [b'Z' | b'z'] => (0, true),
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let hours = digits(&[*h1, *h2], 0, 2)?;
+            let minutes = digits(&[*m1, *m2], 0, 2)?;
             if hours > 23 || minutes > 59 {
                 return None;
             }
             let magnitude = i64::from(hours * 3600 + minutes * 60);
-            if *sign == b'-' { -magnitude } else { magnitude }
+            (if *sign == b'-' { -magnitude } else { magnitude }, true)
         }
         _ => return None,
     };
@@ -94,7 +108,7 @@ fn parse_parts(b: &[u8]) -> Option<DateTime<Utc>> {
     };
     let local = NaiveDateTime::new(date, time);
     let utc = local.checked_sub_signed(TimeDelta::seconds(offset_seconds))?;
-    Some(utc.and_utc())
+    Some((utc.and_utc(), has_offset))
 }
 
 /// How many fraction digits a writer uses.
@@ -116,12 +130,23 @@ pub(crate) struct Stamp {
 }
 
 impl Stamp {
+    /// The timestamp's ASCII bytes.
+    // `len` grows only in `write`, by bytes it has written within `buf`.
+    #[allow(clippy::indexing_slicing)]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    #[cfg(test)]
     pub(crate) fn as_str(&self) -> &str {
-        // Only ASCII digits and punctuation are written.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+        std::str::from_utf8(self.as_bytes()).unwrap()
     }
 }
 
+// The longest stamp fits `buf`: a year of at most 7 characters (chrono's years lie within
+// ±262143), 15 of date and time, 10 of fraction and 6 of offset make 38. `digits` is 3, 6 or
+// 9 where it cuts `frac`, which holds 10 bytes.
+#[allow(clippy::indexing_slicing)]
 fn write(time: &DateTime<Utc>, fraction: Fraction, suffix: &[u8]) -> Stamp {
     use chrono::Datelike;
     // The fields of the UTC date and time, read without an offset conversion per field.
@@ -195,7 +220,7 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> String {
-        canonical(&parse(text).unwrap()).as_str().to_owned()
+        canonical(&parse(text, true).unwrap()).as_str().to_owned()
     }
 
     #[test]
@@ -238,15 +263,26 @@ mod tests {
             "Wed, 01 May 2024 10:00:00 GMT",
             "２０２４-05-01T10:00:00Z",
         ] {
-            assert!(parse(bad).is_err(), "{bad} was accepted");
+            assert!(parse(bad, true).is_err(), "{bad} was accepted");
         }
     }
 
     #[test]
+    fn an_offset_is_required_unless_allowed() {
+        let err = parse("2024-05-01T10:00:00", false).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert!(err.to_string().contains("has no offset"), "{err}");
+        assert_eq!(
+            parse("2024-05-01T10:00:00", true).unwrap(),
+            parse("2024-05-01T10:00:00Z", false).unwrap()
+        );
+    }
+
+    #[test]
     fn python_forms() {
-        let t = parse("2024-05-01T10:00:00.120Z").unwrap();
+        let t = parse("2024-05-01T10:00:00.120Z", false).unwrap();
         assert_eq!(isoformat(&t).as_str(), "2024-05-01T10:00:00.120000+00:00");
-        let t = parse("2024-05-01T10:00:00Z").unwrap();
+        let t = parse("2024-05-01T10:00:00Z", false).unwrap();
         assert_eq!(isoformat(&t).as_str(), "2024-05-01T10:00:00+00:00");
     }
 }

@@ -43,6 +43,10 @@ pub(crate) enum TimeStyle {
 }
 
 /// The value of an extension attribute (CloudEvents 1.0 type system).
+///
+/// The spec's other types (Binary, URI, URI-reference, Timestamp) travel as their canonical
+/// strings today; the enum may grow variants for them.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExtensionValue<'a> {
     /// A String.
@@ -81,7 +85,16 @@ impl ExtensionValue<'_> {
     }
 }
 
-/// The data of an event.
+/// The data of a CloudEvent, borrowed from the bytes it was decoded from where it can be.
+///
+/// [`Payload`](crate::Payload) is the owned counterpart an [`OutboxEvent`](crate::OutboxEvent)
+/// holds. They are two types because they do two jobs: `Data` is a CloudEvent's data, whose
+/// absence is the event's (`Option<Data>` in [`WireEvent::data`]) and which borrows from a
+/// message; `Payload` is the payload type `P` of `OutboxEvent<P>`, so it owns its bytes and
+/// needs a value for "no data" ([`Payload::Absent`](crate::Payload::Absent)) of its own. They
+/// convert both ways ([`Payload::as_data`](crate::Payload::as_data) and `Payload`'s
+/// `From<Option<Data>>`) and compare alike: JSON by its text.
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub enum Data<'a> {
     /// A JSON value, kept as its text so key order and number spelling survive.
@@ -92,12 +105,25 @@ pub enum Data<'a> {
     Binary(Cow<'a, [u8]>),
 }
 
-impl Data<'_> {
+impl<'a> Data<'a> {
     /// The bytes binary mode writes as the message value.
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Data::Json(raw) => raw.get().as_bytes(),
             Data::Text(text) => text.as_bytes(),
+            Data::Binary(bytes) => bytes,
+        }
+    }
+
+    /// The bytes binary mode writes as the message value, without a copy.
+    pub fn into_bytes(self) -> Cow<'a, [u8]> {
+        match self {
+            Data::Json(Cow::Borrowed(raw)) => Cow::Borrowed(raw.get().as_bytes()),
+            Data::Json(Cow::Owned(raw)) => {
+                Cow::Owned(Box::<str>::from(raw).into_boxed_bytes().into_vec())
+            }
+            Data::Text(Cow::Borrowed(text)) => Cow::Borrowed(text.as_bytes()),
+            Data::Text(Cow::Owned(text)) => Cow::Owned(text.into_bytes()),
             Data::Binary(bytes) => bytes,
         }
     }
@@ -129,13 +155,19 @@ pub(crate) fn is_json_content_type(content_type: Option<&str>) -> bool {
     let Some(content_type) = content_type else {
         return true;
     };
-    let media = content_type.split(';').next().unwrap_or_default().trim();
+    let media = content_type
+        .split_once(';')
+        .map_or(content_type, |(media, _)| media)
+        .trim();
     let Some((_, subtype)) = media.split_once('/') else {
         return false;
     };
     subtype.eq_ignore_ascii_case("json")
-        || (subtype.len() > 5
-            && subtype.as_bytes()[subtype.len() - 5..].eq_ignore_ascii_case(b"+json"))
+        || subtype
+            .len()
+            .checked_sub(5)
+            .and_then(|plus| subtype.as_bytes().split_at_checked(plus))
+            .is_some_and(|(head, tail)| !head.is_empty() && tail.eq_ignore_ascii_case(b"+json"))
 }
 
 impl<'a> WireEvent<'a> {
@@ -173,10 +205,11 @@ impl<'a> WireEvent<'a> {
     }
     /// One extension attribute by name.
     pub fn extension(&self, name: &str) -> Option<&ExtensionValue<'a>> {
-        self.extensions
+        let i = self
+            .extensions
             .binary_search_by(|(k, _)| k.as_ref().cmp(name))
-            .ok()
-            .map(|i| &self.extensions[i].1)
+            .ok()?;
+        self.extensions.get(i).map(|(_, v)| v)
     }
     /// The data, when the event carries any.
     pub fn data(&self) -> Option<&Data<'a>> {
@@ -246,9 +279,11 @@ impl<'a> WireEvent<'a> {
         }
         self.extensions.sort_by(|a, b| a.0.cmp(&b.0));
         for pair in self.extensions.windows(2) {
-            if pair[0].0 == pair[1].0 {
+            if let [(a, _), (b, _)] = pair
+                && a == b
+            {
                 return Err(Error::new(ErrorKind::Duplicate, "extension set twice")
-                    .attribute(pair[0].0.clone().into_owned()));
+                    .attribute(a.clone().into_owned()));
             }
         }
         Ok(())

@@ -1,6 +1,13 @@
 //! Golden files: outbox JSON in, CloudEvent JSON and Kafka messages out, for both profiles and
 //! both modes. `UPDATE_FIXTURES=1 cargo test --all-features` rewrites them; review the diff.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use common::*;

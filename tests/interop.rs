@@ -19,6 +19,13 @@
 //! The peers are installed by `scripts/peers/setup` (a no-op once done); a failed install
 //! fails the suite.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 /// Helpers, in `tests/interop/`.
 mod interop {
     pub mod json;
@@ -612,7 +619,8 @@ fn formatter_rows() -> Vec<FormatterRow> {
             let row: Row<'_> = serde_json::from_slice(line).expect("cloudevents.jsonl row");
             let event = OutboxEvent::<Payload>::from_message_json(row.event.get().as_bytes())
                 .expect("to_message() JSON")
-                .with_partition_key(row.partition_key);
+                .with_partition_key(row.partition_key)
+                .expect("a partition key");
             FormatterRow {
                 event,
                 formatter_source: row.formatter_source,
@@ -940,7 +948,10 @@ fn outbox_core_read(row: &FormatterRow, message: &Message, line: &str) -> Vec<Di
         }
     };
     let event = match OutboxEvent::<Payload>::from_message_json(read.event.get().as_bytes()) {
-        Ok(event) => event.with_partition_key(read.partition_key),
+        Ok(event) => match event.with_partition_key(read.partition_key) {
+            Ok(event) => event,
+            Err(e) => return vec![failed(format!("its partition key does not read here: {e}"))],
+        },
         Err(e) => return vec![failed(format!("its to_message() does not read here: {e}"))],
     };
     let mut diffs = View::diff(&outbox_view(&row.event), &outbox_view(&event));

@@ -2,6 +2,13 @@
 //! its `to_message()` JSON reads, and its `CloudEventsFormatter` output is what the
 //! python-outbox-core profile writes and reads.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use chrono::{DateTime, Utc};

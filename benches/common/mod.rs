@@ -69,6 +69,7 @@ fn event(payload: Payload) -> OutboxEvent<Payload> {
             .expect("uuid"),
     )
     .with_partition_key("tenant-42")
+    .expect("a valid partition key")
 }
 
 /// The payload's JSON text.
@@ -261,14 +262,17 @@ impl BinaryDeserializer for SdkBinaryMessage<'_> {
             let Some(value) = &header.value else {
                 continue;
             };
-            if header.name == "content-type" {
+            let Some(name) = header.name_str() else {
+                continue;
+            };
+            if name == "content-type" {
                 visitor = visitor.set_attribute(
                     "datacontenttype",
                     MessageAttributeValue::String(utf8(value)?),
                 )?;
                 continue;
             }
-            let Some(name) = header.name.strip_prefix("ce_") else {
+            let Some(name) = name.strip_prefix("ce_") else {
                 continue;
             };
             if name == "specversion" {

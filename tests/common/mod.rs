@@ -205,7 +205,7 @@ pub fn outbox_event() -> impl Strategy<Value = OutboxEvent<Payload>> {
                 event = event.with_causation_id(id);
             }
             if let Some(key) = partition_key {
-                event = event.with_partition_key(key);
+                event = event.with_partition_key(key).unwrap();
             }
             if let Some(subject) = subject {
                 event = event.with_subject(subject).unwrap();
@@ -269,6 +269,7 @@ fn extension_json(value: &ExtensionValue<'_>) -> String {
         ExtensionValue::String(s) => quoted(s),
         ExtensionValue::Boolean(b) => b.to_string(),
         ExtensionValue::Integer(i) => i.to_string(),
+        other => panic!("no JSON form for {other:?}"),
     }
 }
 

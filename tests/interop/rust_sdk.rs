@@ -101,16 +101,17 @@ impl BinaryDeserializer for Incoming<'_> {
         let version = message
             .headers
             .iter()
-            .find(|h| h.name == "ce_specversion")
+            .find(|h| *h.name == *b"ce_specversion")
             .ok_or(Error::WrongEncoding {})?;
         let version = SpecVersion::try_from(text(&version.value)?.as_str())?;
         let known = version.attribute_names();
         visitor = visitor.set_spec_version(version)?;
         for header in &message.headers {
             let value = || text(&header.value).map(MessageAttributeValue::String);
-            if header.name == "content-type" {
+            let name = header.name_str().ok_or(Error::WrongEncoding {})?;
+            if name == "content-type" {
                 visitor = visitor.set_attribute("datacontenttype", value()?)?;
-            } else if let Some(name) = header.name.strip_prefix("ce_") {
+            } else if let Some(name) = name.strip_prefix("ce_") {
                 if name == "specversion" {
                     continue;
                 }
@@ -141,11 +142,11 @@ impl MessageDeserializer for Incoming<'_> {
             .0
             .headers
             .iter()
-            .find(|h| h.name == "content-type")
+            .find(|h| *h.name == *b"content-type")
             .and_then(|h| h.value.as_deref());
         if content_type.is_some_and(|ct| ct.starts_with(STRUCTURED.as_bytes())) {
             Encoding::STRUCTURED
-        } else if self.0.headers.iter().any(|h| h.name == "ce_specversion") {
+        } else if self.0.headers.iter().any(|h| *h.name == *b"ce_specversion") {
             Encoding::BINARY
         } else {
             Encoding::UNKNOWN

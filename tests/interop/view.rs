@@ -163,6 +163,7 @@ impl View {
                     ExtensionValue::String(s) => Item::Str(s.to_string()),
                     ExtensionValue::Boolean(b) => Item::Bool(*b),
                     ExtensionValue::Integer(i) => Item::Int(*i),
+                    other => panic!("an extension value this view does not know: {other:?}"),
                 },
             );
         }
@@ -171,6 +172,7 @@ impl View {
                 Data::Json(raw) => Payload::Json(Json::parse(raw.get()).expect("data is JSON")),
                 Data::Text(text) => Payload::Text(text.to_string()),
                 Data::Binary(bytes) => Payload::Bytes(bytes.to_vec()),
+                other => panic!("data this view does not know: {other:?}"),
             };
             put("data", Item::Data(payload));
         }

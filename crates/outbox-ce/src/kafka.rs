@@ -55,7 +55,13 @@ pub fn produce(options: &Options) -> Result<ExitCode, Fatal> {
                     return Ok(ControlFlow::Continue(()));
                 }
             };
-            let mut record = message.to_record(&options.topic);
+            let mut record = match message.to_record(&options.topic) {
+                Ok(record) => record,
+                Err(e) => {
+                    stream.fail(number, e);
+                    return Ok(ControlFlow::Continue(()));
+                }
+            };
             loop {
                 match producer.send_result(record) {
                     Ok(delivery) => {

@@ -78,7 +78,8 @@ fn read_line(input: &mut Input, buffer: &mut Vec<u8>, max: usize) -> io::Result<
         }
         seen = true;
         let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
-            Some(end) => (&available[..=end], true),
+            // `end` is an index of `available`, so `end + 1` is at most its length.
+            Some(end) => (available.split_at(end + 1).0, true),
             None => (available, false),
         };
         if !too_long && buffer.len() + chunk.len() <= keep {

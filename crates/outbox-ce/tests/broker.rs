@@ -5,6 +5,13 @@
 //! starts) each test creates a fresh topic there; without it each test starts librdkafka's
 //! mock cluster in this process, so `cargo test` alone covers the path.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -2,6 +2,13 @@
 //! mixed good and bad lines, the `encode | decode` round trip on python-outbox-core's own
 //! events, and `--help`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::io::{BufRead as _, BufReader, Write as _};
