@@ -1,6 +1,7 @@
 //! Real servers for tests: a PostgreSQL 15 server of the test's own ([`Postgres`]) and
 //! librdkafka's mock Kafka cluster ([`Broker`]) that a test can take down and bring back, with
-//! a reader that returns every message of a topic ([`read_topic`]).
+//! a reader that returns every message of a topic ([`read_topic`]), and a strict reader of the
+//! Prometheus text format ([`prometheus::parse`]).
 //!
 //! ```no_run
 //! let mut pg = testkit::Postgres::start().unwrap();
@@ -16,6 +17,12 @@
 
 mod broker;
 mod postgres;
+pub mod prometheus;
 
 pub use broker::{Broker, Message, read_topic};
 pub use postgres::Postgres;
+
+/// The SQLite driver (bundled SQLite), for tests that write an SQLite outbox table.
+pub use rusqlite;
+/// Temporary files and directories.
+pub use tempfile;
