@@ -12,7 +12,8 @@ as UTC, as the relay reads such times.
 
 `get_unpublished` gives back IOutboxEvent instances: the subclass registered for the row's
 `event_type` (`register`), else `StoredEvent`, which keeps the domain fields as they were
-stored and whose `to_message()` writes them back after the metadata.
+stored and whose `to_message()` writes them back after the metadata (with `partition_key`
+when the row has one, which is then its `get_partition_key()`).
 
 Used by scripts/relay/python_outbox_core_writer.py (the interop test's writer) and by
 scripts/bench/python_relay_baseline.py (the benchmark's Python relay).
@@ -51,6 +52,9 @@ class StoredEvent(IOutboxEvent):
 
     def to_message(self):
         return self.model_dump(mode="json")
+
+    def get_partition_key(self):
+        return (self.model_extra or {}).get("partition_key") or self.aggregate_id
 
 
 def dumps(obj):
@@ -100,7 +104,7 @@ class PostgresOutboxRepository(IOutboxRepository):
     async def get_unpublished(self, limit=100, offset=0):
         cursor = await self.conn.execute(
             f"select event_id, event_type, aggregate_id, occurred_at, source, data_version, "
-            f"correlation_id, causation_id, payload::text from {self.table} "
+            f"correlation_id, causation_id, partition_key, payload::text from {self.table} "
             "where published_at is null and failed_at is null "
             "order by occurred_at, seq limit %s offset %s",
             (limit, offset),
@@ -117,8 +121,10 @@ class PostgresOutboxRepository(IOutboxRepository):
                 correlation_id=row[6],
                 causation_id=row[7],
             )
-            fields.update(json.loads(row[8]))
             cls = self.classes.get(row[1], StoredEvent)
+            if cls is StoredEvent and row[8] is not None:
+                fields["partition_key"] = row[8]
+            fields.update(json.loads(row[9]))
             events.append(cls.model_validate(fields))
         return events
 

@@ -391,6 +391,11 @@ pub fn free_addr() -> String {
 /// `GET path` over HTTP/1.1 with `Connection: close`: the status code and the body, or `None`
 /// when nothing answers at `addr`.
 pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    http_get_typed(addr, path).map(|(code, _, body)| (code, body))
+}
+
+/// As [`http_get`], with the `Content-Type` header's value (empty when absent).
+pub fn http_get_typed(addr: &str, path: &str) -> Option<(u16, String, String)> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -412,15 +417,21 @@ pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
-    let chunked = head
-        .lines()
-        .any(|l| l.eq_ignore_ascii_case("transfer-encoding: chunked"));
+    let header = |name: &str| {
+        head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    };
+    let chunked = header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
     let body = if chunked {
         dechunk(body)
     } else {
         body.to_owned()
     };
-    Some((code, body))
+    Some((code, header("content-type").unwrap_or_default(), body))
 }
 
 fn dechunk(mut body: &str) -> String {
