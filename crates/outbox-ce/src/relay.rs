@@ -464,7 +464,7 @@ Usage: outbox-ce relay status --db URL [--table NAME] [--column F=C] [--message-
 Prints one JSON object: {\"pending\": N, \"published\": N, \"failed\": N,
 \"oldest_pending_age_seconds\": S}. pending = neither published nor failed; failed =
 failed_at set and not published; the age is that of the occurred_at of the first pending
-row in seq order (0 when none is pending).
+row in seq order (null when none is pending).
 
 Example:
   outbox-ce relay status --db sqlite:outbox.db

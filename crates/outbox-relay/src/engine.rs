@@ -107,6 +107,8 @@ impl std::error::Error for RelayError {}
 
 /// How often a PostgreSQL relay rebalances its buckets.
 const REBALANCE_EVERY: Duration = Duration::from_secs(1);
+/// How often the backlog gauges are refreshed (when tracked).
+const BACKLOG_EVERY: Duration = Duration::from_secs(1);
 /// How often published rows past their age are deleted.
 const RETENTION_EVERY: Duration = Duration::from_secs(30);
 /// The first and the longest wait before reconnecting to the database.
@@ -237,6 +239,8 @@ impl<S: Source, K: Sink> Engine<S, K> {
         let mut next_backlog = now;
         let mut reconnect_at = now;
         let mut reconnect_wait = RECONNECT_FIRST;
+        // The first pending row and when it was first seen so, for the lag check.
+        let mut head: (Option<i64>, Instant) = (None, now);
         self.logger.log(
             "info",
             "outbox.relay_started",
@@ -321,17 +325,29 @@ impl<S: Source, K: Sink> Engine<S, K> {
                 }
             }
             if self.connected && self.options.track_backlog && now >= next_backlog {
-                next_backlog = now + poll.min(Duration::from_secs(5));
+                next_backlog = now + BACKLOG_EVERY;
                 match self.source.status().await {
-                    Ok(status) => self
-                        .metrics
-                        .backlog(status.pending, status.oldest_pending_age_seconds),
+                    Ok(status) => {
+                        if head.0 != status.oldest_pending_seq {
+                            head = (status.oldest_pending_seq, now);
+                        }
+                        let stuck = head.0.map_or(0.0, |_| (now - head.1).as_secs_f64());
+                        self.metrics.backlog(
+                            status.pending,
+                            status.oldest_pending_age_seconds.unwrap_or(0.0),
+                            stuck,
+                        );
+                    }
                     Err(e) => self.db_error(&e)?,
                 }
             }
             // Marks.
             if self.connected && !self.acked.is_empty() {
                 self.mark().await?;
+                if self.seqs.is_empty() {
+                    // Drained: the gauges say so at once.
+                    next_backlog = now;
+                }
             }
             // Claims.
             let space = self.window().saturating_sub(self.seqs.len());

@@ -229,7 +229,7 @@ impl Sql {
                  count(*) FILTER (WHERE {failed} IS NOT NULL AND {published} IS NULL) FROM {t}"
             ),
             oldest: format!(
-                "SELECT {} FROM {t} WHERE {pending} ORDER BY {seq} LIMIT 1",
+                "SELECT {}, {seq}::int8 FROM {t} WHERE {pending} ORDER BY {seq} LIMIT 1",
                 table.occurred_expr(Dialect::Postgres)
             ),
         }
@@ -404,12 +404,20 @@ impl Source for PostgresSource {
             .query_opt(&oldest, &[])
             .await
             .map_err(classify)?
-            .and_then(|r| r.try_get::<_, Option<String>>(0).ok().flatten());
+            .map(|r| {
+                (
+                    r.try_get::<_, Option<String>>(0).ok().flatten(),
+                    r.try_get::<_, i64>(1).unwrap_or(0),
+                )
+            });
         Ok(Status {
             pending: count(counts.try_get(0).map_err(classify)?),
             published: count(counts.try_get(1).map_err(classify)?),
             failed: count(counts.try_get(2).map_err(classify)?),
-            oldest_pending_age_seconds: occurred.as_deref().map_or(0.0, crate::source::age_of),
+            oldest_pending_age_seconds: occurred
+                .as_ref()
+                .map(|(t, _)| t.as_deref().map_or(0.0, crate::source::age_of)),
+            oldest_pending_seq: occurred.map(|(_, seq)| seq),
         })
     }
 

@@ -180,9 +180,11 @@ pub struct Status {
     pub published: u64,
     /// Rows failed and not published.
     pub failed: u64,
-    /// Seconds since the `occurred_at` of the first pending row in `seq` order; 0 when none
-    /// is pending.
-    pub oldest_pending_age_seconds: f64,
+    /// Seconds since the `occurred_at` of the first pending row in `seq` order; `None` (JSON
+    /// `null`) when none is pending.
+    pub oldest_pending_age_seconds: Option<f64>,
+    /// The `seq` of that row (not printed by `relay status`).
+    pub oldest_pending_seq: Option<i64>,
 }
 
 impl Status {

@@ -126,7 +126,7 @@ impl Statements {
                  coalesce(sum({failed} IS NOT NULL AND {published} IS NULL), 0) FROM {t}"
             ),
             oldest: format!(
-                "SELECT {} FROM {t} WHERE {pending} ORDER BY {seq} LIMIT 1",
+                "SELECT {}, {seq} FROM {t} WHERE {pending} ORDER BY {seq} LIMIT 1",
                 table.occurred_expr(Dialect::Sqlite)
             ),
         }
@@ -262,7 +262,9 @@ impl Source for SqliteSource {
                     ))
                 })?;
                 let occurred = c
-                    .query_row(&oldest, [], |r| Ok(text(r.get_ref(0)?)))
+                    .query_row(&oldest, [], |r| {
+                        Ok(Some((text(r.get_ref(0)?), r.get::<_, i64>(1)?)))
+                    })
                     .or_else(|e| match e {
                         rusqlite::Error::QueryReturnedNoRows => Ok(None),
                         e => Err(e),
@@ -275,7 +277,10 @@ impl Source for SqliteSource {
             pending: count(counts.0),
             published: count(counts.1),
             failed: count(counts.2),
-            oldest_pending_age_seconds: occurred.as_deref().map_or(0.0, crate::source::age_of),
+            oldest_pending_age_seconds: occurred
+                .as_ref()
+                .map(|(t, _)| t.as_deref().map_or(0.0, crate::source::age_of)),
+            oldest_pending_seq: occurred.map(|(_, seq)| seq),
         })
     }
 
