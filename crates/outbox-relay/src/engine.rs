@@ -107,6 +107,8 @@ impl std::error::Error for RelayError {}
 
 /// How often a PostgreSQL relay rebalances its buckets.
 const REBALANCE_EVERY: Duration = Duration::from_secs(1);
+/// The longest an acknowledged row waits to be marked while more acknowledgements come.
+const MARK_WITHIN: Duration = Duration::from_millis(10);
 /// How often the backlog gauges are refreshed (when tracked).
 const BACKLOG_EVERY: Duration = Duration::from_secs(1);
 /// How often published rows past their age are deleted.
@@ -169,7 +171,8 @@ pub struct Engine<S: Source, K: Sink> {
     ready: VecDeque<String>,
     retries: BinaryHeap<Reverse<(Instant, String)>>,
     inflight: JoinSet<Outcome>,
-    acked: Vec<(i64, u64)>,
+    /// Rows acknowledged and not yet marked: seq, batch, when acknowledged.
+    acked: Vec<(i64, u64, Instant)>,
     batches: HashMap<u64, Batch>,
     next_batch: u64,
     cursor: i64,
@@ -342,7 +345,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
                 }
             }
             // Marks.
-            if self.connected && !self.acked.is_empty() {
+            if self.connected && self.mark_due(now) {
                 self.mark().await?;
                 if self.seqs.is_empty() {
                     // Drained: the gauges say so at once.
@@ -370,7 +373,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
             // Wait for something to do.
             let space = self.window().saturating_sub(self.seqs.len());
             let busy = !self.ready.is_empty()
-                || (self.connected && !self.acked.is_empty())
+                || (self.connected && self.mark_due(Instant::now()))
                 || (self.connected && space > 0 && (self.full_due || self.more || self.woken))
                 || (self.options.once && self.seqs.is_empty() && self.connected);
             if busy {
@@ -379,6 +382,9 @@ impl<S: Source, K: Sink> Engine<S, K> {
             let mut deadline = next_poll;
             if let Some(Reverse((at, _))) = self.retries.peek() {
                 deadline = deadline.min(*at);
+            }
+            if let (true, Some(&(_, _, at))) = (self.connected, self.acked.first()) {
+                deadline = deadline.min(at + MARK_WITHIN);
             }
             if self.connected {
                 deadline = deadline.min(next_rebalance);
@@ -546,6 +552,16 @@ impl<S: Source, K: Sink> Engine<S, K> {
             return Ok(());
         }
         queue.state = State::Idle;
+        if queue.orphan && !(route == Route::Main && result.is_ok()) {
+            // Its bucket was given up (or its key is held): no retry, no dead letter here;
+            // the row stays pending for its owner.
+            if let Some(queue) = self.keys.remove(&key) {
+                for e in queue.entries {
+                    self.forget(e.row.seq, e.batch);
+                }
+            }
+            return Ok(());
+        }
         match result {
             Ok(()) if route == Route::Main => {
                 self.metrics.latency(sent.elapsed());
@@ -566,7 +582,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
                             }),
                         );
                     }
-                    self.acked.push((seq, entry.batch));
+                    self.acked.push((seq, entry.batch, Instant::now()));
                 }
                 self.after_head(key);
                 Ok(())
@@ -715,12 +731,25 @@ impl<S: Source, K: Sink> Engine<S, K> {
         );
     }
 
+    /// Whether to mark now: a batch of rows is waiting, nothing else is under way, or the
+    /// first acknowledgement waits for [`MARK_WITHIN`].
+    fn mark_due(&self, now: Instant) -> bool {
+        match self.acked.first() {
+            None => false,
+            Some(&(_, _, first)) => {
+                self.acked.len() >= self.options.config.batch_size as usize
+                    || (self.ready.is_empty() && self.inflight.is_empty())
+                    || now >= first + MARK_WITHIN
+            }
+        }
+    }
+
     /// Marks the acknowledged rows published, in one statement.
     async fn mark(&mut self) -> Result<(), RelayError> {
         if let Err(e) = self.sink.flush() {
             return Err(RelayError::Sink(e));
         }
-        let seqs: Vec<i64> = self.acked.iter().map(|(s, _)| *s).collect();
+        let seqs: Vec<i64> = self.acked.iter().map(|(s, _, _)| *s).collect();
         let delete = self.options.delete_published_after == Some(Duration::ZERO);
         match self.source.mark_published(&seqs, delete).await {
             Ok(()) => {
@@ -729,7 +758,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
                 self.summary.published += seqs.len() as u64;
                 let acked = std::mem::take(&mut self.acked);
                 let mut touched = Vec::new();
-                for (seq, batch) in acked {
+                for (seq, batch, _) in acked {
                     self.seqs.remove(&seq);
                     if let Some(b) = self.batches.get_mut(&batch) {
                         b.published += 1;
