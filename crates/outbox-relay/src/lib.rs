@@ -106,7 +106,21 @@
 //!    counts no published rows).
 //! 9. **Observability.** See [`observe`].
 //! 10. **Configuration.** See [`config`]: flags, then `OUTBOX_*`, then the defaults, each in
-//!     python-outbox-core's range.
+//!     python-outbox-core's range. `--poll-interval` is held to the same range (1 s to 1 h).
+//!
+//! # The command line
+//! `outbox-ce relay init|schema|status|run` takes RELAY.md's flags, plus:
+//! - `--column FIELD=COLUMN[,...]` and `--message-column NAME` (every subcommand): the
+//!   column mapping above;
+//! - `run --delete-published-after DURATION`: retention (guarantee 8);
+//! - `run --log-format text|json` and `run --log-events`: log lines (guarantee 9);
+//! - `run --producer-option KEY=VALUE` (repeatable): a librdkafka producer property;
+//! - `run --dead-letter-topic T` with `--to stdout`: dead-letter lines carry `"topic": T`.
+//!
+//! `relay status` prints `{"pending":N,"published":N,"failed":N,"oldest_pending_age_seconds":S}`
+//! with `null` for the age when nothing is pending. Exit status: 0 done or stopped by a
+//! signal, 1 when the relay cannot go on (missing table, standard output closed), 2 for a
+//! usage error or a setting out of range, before anything is touched.
 
 pub mod config;
 mod engine;
