@@ -4,6 +4,7 @@
 mod args;
 mod kafka;
 mod lines;
+mod relay;
 
 use std::io::{self, Write as _};
 use std::ops::ControlFlow;
@@ -23,6 +24,9 @@ type Fatal = Box<dyn std::error::Error>;
 const CLOSED_OUTPUT: u8 = 141;
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "relay") {
+        return relay::main(std::env::args_os().skip(2));
+    }
     let options = match args::parse(std::env::args_os().skip(1)) {
         Ok(Parsed::Run(options)) => options,
         Ok(Parsed::Help(text)) => {

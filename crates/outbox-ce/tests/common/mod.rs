@@ -1,6 +1,8 @@
 //! Running the built `outbox-ce` binary.
 #![allow(dead_code)]
 
+pub mod relay;
+
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::thread;

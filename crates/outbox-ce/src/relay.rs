@@ -1,0 +1,544 @@
+//! `outbox-ce relay`: the outbox table -> Kafka or standard output (crate `outbox-relay`).
+
+use std::ffi::OsString;
+use std::io::{self, Write as _};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use lexopt::prelude::*;
+use outbox_cloudevents::Profile;
+use outbox_relay::config::parse_duration;
+use outbox_relay::kafka::KafkaOptions;
+use outbox_relay::{
+    Database, Destination, EngineOptions, LogFormat, Logger, OnFailure, OutboxConfig, OutputMode,
+    Overrides, RelayOptions, Table,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sub {
+    Init,
+    Schema,
+    Status,
+    Run,
+}
+
+impl Sub {
+    fn name(self) -> &'static str {
+        match self {
+            Sub::Init => "init",
+            Sub::Schema => "schema",
+            Sub::Status => "status",
+            Sub::Run => "run",
+        }
+    }
+
+    fn help(self) -> String {
+        match self {
+            Sub::Init => INIT_HELP.to_owned(),
+            Sub::Schema => SCHEMA_HELP.to_owned(),
+            Sub::Status => STATUS_HELP.to_owned(),
+            Sub::Run => RUN_HELP.replace("TABLE_OPTIONS_HERE", TABLE_OPTIONS),
+        }
+    }
+}
+
+/// The options of every `relay` subcommand, as given.
+#[derive(Debug, Default)]
+struct Args {
+    db: Option<Database>,
+    table: Option<String>,
+    columns: Vec<String>,
+    message_column: Option<String>,
+    brokers: Option<String>,
+    topic: Option<String>,
+    to_stdout: bool,
+    mode: Option<OutputMode>,
+    profile: Option<Profile>,
+    once: bool,
+    overrides: Overrides,
+    dead_letter_topic: Option<String>,
+    on_failure: OnFailure,
+    metrics_listen: Option<String>,
+    shutdown_timeout: Option<Duration>,
+    delete_published_after: Option<Duration>,
+    log_format: LogFormat,
+    log_events: bool,
+    producer_options: Vec<(String, String)>,
+}
+
+enum Parsed {
+    Help(String),
+    Run(Sub, Box<Args>),
+}
+
+/// Runs `outbox-ce relay ARGS...` (the arguments after `relay`).
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let (sub, args) = match parse(args) {
+        Ok(Parsed::Help(text)) => {
+            let _ = io::stdout().write_all(text.as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Run(sub, args)) => (sub, args),
+        Err((sub, message)) => {
+            let help = match sub {
+                Some(sub) => format!("outbox-ce relay {} --help", sub.name()),
+                None => "outbox-ce relay --help".to_owned(),
+            };
+            let _ = writeln!(
+                io::stderr(),
+                "outbox-ce relay: {message}\nRun `{help}` for usage."
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match prepare(sub, *args) {
+        Ok(job) => job.run(),
+        Err(message) => {
+            let _ = writeln!(io::stderr(), "outbox-ce relay {}: {message}", sub.name());
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, (Option<Sub>, String)> {
+    let mut parser = lexopt::Parser::from_args(args);
+    let sub = match parser.next().map_err(|e| (None, e.to_string()))? {
+        Some(Short('h') | Long("help")) | None => return Ok(Parsed::Help(RELAY_HELP.to_owned())),
+        Some(Value(name)) => match name.to_string_lossy().as_ref() {
+            "init" => Sub::Init,
+            "schema" => Sub::Schema,
+            "status" => Sub::Status,
+            "run" => Sub::Run,
+            other => {
+                return Err((
+                    None,
+                    format!("`{other}` is not a relay command: use init, schema, status or run"),
+                ));
+            }
+        },
+        Some(other) => return Err((None, other.unexpected().to_string())),
+    };
+    let fail = |m: String| (Some(sub), m);
+    let mut args = Args::default();
+    let common = ["db", "table", "column", "message-column"];
+    let run_only = [
+        "brokers",
+        "topic",
+        "to",
+        "mode",
+        "profile",
+        "batch-size",
+        "poll-interval",
+        "max-retries",
+        "backoff-multiplier",
+        "dead-letter-topic",
+        "on-failure",
+        "metrics-listen",
+        "shutdown-timeout",
+        "delete-published-after",
+        "log-format",
+        "producer-option",
+    ];
+    while let Some(arg) = parser.next().map_err(|e| fail(e.to_string()))? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Parsed::Help(sub.help())),
+            Long("once") if sub == Sub::Run => args.once = true,
+            Long("log-events") if sub == Sub::Run => args.log_events = true,
+            Long(name)
+                if common.contains(&name) || (sub == Sub::Run && run_only.contains(&name)) =>
+            {
+                let name = name.to_owned();
+                let value = parser
+                    .value()
+                    .map_err(|e| fail(e.to_string()))?
+                    .into_string()
+                    .map_err(|_| fail(format!("--{name}: the value is not UTF-8")))?;
+                set(&mut args, &name, &value).map_err(|e| fail(format!("--{name}: {e}")))?;
+            }
+            other => return Err(fail(other.unexpected().to_string())),
+        }
+    }
+    if args.db.is_none() {
+        return Err(fail("--db is required".to_owned()));
+    }
+    if sub == Sub::Run {
+        match (args.to_stdout, &args.brokers, &args.topic) {
+            (true, None, None) => {}
+            (false, Some(_), Some(_)) => {}
+            (true, _, _) => {
+                return Err(fail(
+                    "--to stdout and --brokers/--topic exclude each other".to_owned(),
+                ));
+            }
+            (false, _, _) => {
+                return Err(fail(
+                    "name a destination: --brokers HOST:PORT --topic T, or --to stdout".to_owned(),
+                ));
+            }
+        }
+    }
+    Ok(Parsed::Run(sub, Box::new(args)))
+}
+
+fn number<T: std::str::FromStr>(value: &str, what: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("`{value}` is not {what}"))
+}
+
+fn set(args: &mut Args, name: &str, value: &str) -> Result<(), String> {
+    let non_empty = || {
+        if value.is_empty() {
+            Err("must not be empty".to_owned())
+        } else {
+            Ok(value.to_owned())
+        }
+    };
+    match name {
+        "db" => args.db = Some(value.parse()?),
+        "table" => args.table = Some(non_empty()?),
+        "column" => args.columns.push(value.to_owned()),
+        "message-column" => args.message_column = Some(non_empty()?),
+        "brokers" => args.brokers = Some(non_empty()?),
+        "topic" => args.topic = Some(non_empty()?),
+        "to" => {
+            if value != "stdout" {
+                return Err(format!("`{value}` is not a destination: use stdout"));
+            }
+            args.to_stdout = true;
+        }
+        "mode" => args.mode = Some(value.parse()?),
+        "profile" => {
+            args.profile = Some(match value {
+                "canonical" => Profile::Canonical,
+                "python-outbox-core" => Profile::python_outbox_core(),
+                _ => {
+                    return Err(format!(
+                        "`{value}` is not a profile: use canonical or python-outbox-core"
+                    ));
+                }
+            });
+        }
+        "batch-size" => args.overrides.batch_size = Some(number(value, "a whole number")?),
+        "max-retries" => args.overrides.max_retry_count = Some(number(value, "a whole number")?),
+        "backoff-multiplier" => {
+            args.overrides.retry_backoff_multiplier = Some(number(value, "a number")?);
+        }
+        "poll-interval" => args.overrides.poll_interval = Some(parse_duration(value)?),
+        "shutdown-timeout" => args.shutdown_timeout = Some(parse_duration(value)?),
+        "delete-published-after" => args.delete_published_after = Some(parse_duration(value)?),
+        "dead-letter-topic" => args.dead_letter_topic = Some(non_empty()?),
+        "on-failure" => {
+            args.on_failure = match value {
+                "continue" => OnFailure::Continue,
+                "block" => OnFailure::Block,
+                _ => return Err(format!("`{value}` is not a policy: use continue or block")),
+            };
+        }
+        "metrics-listen" => args.metrics_listen = Some(non_empty()?),
+        "log-format" => {
+            args.log_format = match value {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(format!("`{value}` is not a log format: use text or json")),
+            };
+        }
+        "producer-option" => {
+            let (key, val) = value
+                .split_once('=')
+                .ok_or_else(|| format!("`{value}`: write KEY=VALUE, such as linger.ms=1"))?;
+            args.producer_options
+                .push((key.trim().to_owned(), val.trim().to_owned()));
+        }
+        _ => return Err("not an option of this command".to_owned()),
+    }
+    Ok(())
+}
+
+/// A command checked and ready: nothing has been touched yet.
+enum Job {
+    Init(Database, Table),
+    Schema(Database, Table),
+    Status(Database, Table),
+    Run(Box<RelayOptions>),
+}
+
+fn prepare(sub: Sub, args: Args) -> Result<Job, String> {
+    let Some(db) = args.db else {
+        return Err("--db is required".to_owned());
+    };
+    let mut table = match &args.table {
+        Some(name) => Table::new(name).map_err(|e| format!("--table: {e}"))?,
+        None => Table::default(),
+    };
+    if let Some(column) = &args.message_column {
+        table = table
+            .with_message_column(column)
+            .map_err(|e| format!("--message-column: {e}"))?;
+    }
+    for spec in &args.columns {
+        table.map_all(spec).map_err(|e| format!("--column: {e}"))?;
+    }
+    match sub {
+        Sub::Init => return Ok(Job::Init(db, table)),
+        Sub::Schema => return Ok(Job::Schema(db, table)),
+        Sub::Status => return Ok(Job::Status(db, table)),
+        Sub::Run => {}
+    }
+    let config = OutboxConfig::from_env(&args.overrides).map_err(|e| e.to_string())?;
+    let destination = match (args.brokers, args.topic) {
+        (Some(brokers), Some(topic)) => Destination::Kafka(KafkaOptions {
+            brokers,
+            topic,
+            dead_letter_topic: args.dead_letter_topic.clone(),
+            properties: args.producer_options,
+        }),
+        _ => Destination::Stdout(args.dead_letter_topic.clone()),
+    };
+    let engine = EngineOptions {
+        config,
+        once: args.once,
+        on_failure: args.on_failure,
+        dead_letter: args.dead_letter_topic.is_some(),
+        shutdown_timeout: args
+            .shutdown_timeout
+            .unwrap_or(EngineOptions::default().shutdown_timeout),
+        delete_published_after: args.delete_published_after,
+        track_backlog: false,
+    };
+    Ok(Job::Run(Box::new(RelayOptions {
+        database: db,
+        table,
+        destination,
+        mode: args.mode.unwrap_or(OutputMode::Binary),
+        profile: args.profile.unwrap_or(Profile::Canonical),
+        engine,
+        metrics_listen: args.metrics_listen,
+        logger: Logger {
+            format: args.log_format,
+            events: args.log_events,
+            quiet: false,
+        },
+    })))
+}
+
+impl Job {
+    fn run(self) -> ExitCode {
+        let name = match &self {
+            Job::Init(..) => "init",
+            Job::Schema(..) => "schema",
+            Job::Status(..) => "status",
+            Job::Run(_) => "run",
+        };
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = writeln!(io::stderr(), "outbox-ce relay {name}: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let result: Result<(), String> = runtime.block_on(async move {
+            match self {
+                Job::Schema(db, table) => {
+                    let mut out = io::stdout().lock();
+                    out.write_all(table.ddl(db.dialect()).as_bytes())
+                        .map_err(|e| e.to_string())
+                }
+                Job::Init(db, table) => outbox_relay::init(&db, &table)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Job::Status(db, table) => {
+                    let status = outbox_relay::status(&db, &table)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    writeln!(io::stdout(), "{}", status.to_json()).map_err(|e| e.to_string())
+                }
+                Job::Run(options) => outbox_relay::run(*options, shutdown_signal())
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+            }
+        });
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                let _ = writeln!(io::stderr(), "outbox-ce relay {name}: {e}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+/// A future that resolves on SIGTERM or SIGINT, with the handlers installed at once (before
+/// the future is first polled), so that a signal arriving early stops the relay cleanly.
+fn shutdown_signal() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let handlers = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        );
+        async move {
+            let (Ok(mut term), Ok(mut int)) = handlers else {
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+const RELAY_HELP: &str = "\
+outbox-ce relay: the outbox table -> Kafka or standard output
+
+Usage: outbox-ce relay <COMMAND> --db URL [OPTIONS]
+
+Commands:
+  init    create the outbox table, its indexes and (PostgreSQL) its notify trigger
+  schema  print that DDL
+  status  print one JSON object: pending, published, failed, oldest_pending_age_seconds
+  run     publish the rows: every row once at least, in order per key
+
+URL is postgres://user:password@host:port/dbname (or postgresql://, plain TCP without
+TLS) or sqlite:PATH.
+
+Set-up on SQLite, in three commands:
+  outbox-ce relay init --db sqlite:outbox.db
+  (your service inserts rows into outbox_events)
+  outbox-ce relay run --db sqlite:outbox.db --to stdout --once
+
+Run `outbox-ce relay <COMMAND> --help` for a command's options.
+";
+
+const TABLE_OPTIONS: &str = "\
+  --db URL                postgres://user:password@host:port/dbname or sqlite:PATH
+  --table NAME            the table, `name` or `schema.name` (default outbox_events)
+  --column FIELD=COLUMN   read FIELD from COLUMN of an existing table; repeat it or
+                          separate pairs with commas; FIELD= says the table has no such
+                          column (data_version, correlation_id, causation_id,
+                          partition_key, traceparent, tracestate only)
+  --message-column NAME   read each event from one JSON column holding
+                          python-outbox-core's to_message() object";
+
+const INIT_HELP: &str = "\
+outbox-ce relay init: create the outbox table, its indexes and its notify trigger
+
+Usage: outbox-ce relay init --db URL [--table NAME] [--column F=C] [--message-column NAME]
+
+Every statement is idempotent (IF NOT EXISTS, OR REPLACE): running it again changes
+nothing. SQLite: creates the file if needed and turns on write-ahead logging.
+
+Options:
+  --db URL                postgres://user:password@host:port/dbname or sqlite:PATH
+  --table NAME            the table, `name` or `schema.name` (default outbox_events)
+  --column FIELD=COLUMN   name the columns differently (see `relay run --help`)
+  --message-column NAME   one JSON column holding the to_message() object
+  -h, --help              this help
+
+Example:
+  outbox-ce relay init --db postgres://app:secret@127.0.0.1:5432/app
+";
+
+const SCHEMA_HELP: &str = "\
+outbox-ce relay schema: print the DDL `relay init` runs
+
+Usage: outbox-ce relay schema --db URL [--table NAME] [--column F=C] [--message-column NAME]
+
+Nothing is opened: the URL only chooses the dialect.
+
+Example:
+  outbox-ce relay schema --db postgres://localhost/app > outbox.sql
+";
+
+const STATUS_HELP: &str = "\
+outbox-ce relay status: count the table's rows
+
+Usage: outbox-ce relay status --db URL [--table NAME] [--column F=C] [--message-column NAME]
+
+Prints one JSON object: {\"pending\": N, \"published\": N, \"failed\": N,
+\"oldest_pending_age_seconds\": S}. pending = neither published nor failed; failed =
+failed_at set and not published; the age is that of the occurred_at of the first pending
+row in seq order (null when none is pending).
+
+Example:
+  outbox-ce relay status --db sqlite:outbox.db
+";
+
+const RUN_HELP: &str = "\
+outbox-ce relay run: publish the outbox table's rows
+
+Usage: outbox-ce relay run --db URL [--table NAME] (--brokers HOST:PORT --topic T | --to stdout)
+                           [--mode binary|structured|outbox-json] [--profile canonical|python-outbox-core]
+                           [--once] [--batch-size N] [--poll-interval DURATION] [--max-retries N]
+                           [--backoff-multiplier F] [--dead-letter-topic T] [--on-failure continue|block]
+                           [--metrics-listen ADDR] [--shutdown-timeout DURATION] [OPTIONS]
+
+Publishes each row once at least, in seq order per partition key (partition_key, else
+aggregate_id), and marks it published only after the broker acknowledged it (Kafka:
+idempotent producer, acks=all). Several relays may run on one PostgreSQL database: they
+share the keys and take over those of a relay that stops. On SIGTERM or SIGINT: stops
+claiming, waits for the acknowledgements in flight (at most --shutdown-timeout), marks
+them, exits 0.
+
+Destination:
+  --brokers LIST          Kafka bootstrap servers, HOST:PORT[,HOST:PORT...]
+  --topic T               the topic
+  --to stdout             write interchange JSON lines, as `outbox-ce encode` does
+  --mode MODE             binary (default): CloudEvents attributes in ce_ headers;
+                          structured: the CloudEvent as JSON in the value;
+                          outbox-json: what python-outbox-core's publisher sends, the
+                          to_message() object as the value, no headers
+  --profile PROFILE       canonical (default) or python-outbox-core
+  --producer-option K=V   a librdkafka producer property (repeatable), such as
+                          linger.ms=1 or security.protocol=ssl
+
+Table:
+TABLE_OPTIONS_HERE
+
+Running (flags beat OUTBOX_* variables, which beat the defaults):
+  --once                  publish what is pending, then exit 0
+  --batch-size N          rows a claim (1-1000, default 100; OUTBOX_BATCH_SIZE)
+  --poll-interval D       wait between polls without a notification (1s-3600s,
+                          default 5s; OUTBOX_POLL_INTERVAL_SECONDS)
+  --max-retries N         retries of a message the broker refuses before the row is
+                          marked failed (0-100, default 3; OUTBOX_MAX_RETRY_COUNT)
+  --backoff-multiplier F  factor between retry waits, the first being 1s (1.0-10.0,
+                          default 2.0; OUTBOX_RETRY_BACKOFF_MULTIPLIER)
+  --dead-letter-topic T   send failed rows there first (key = partition key, value = the
+                          row as JSON, headers outbox-error, outbox-seq, outbox-table)
+  --on-failure POLICY     continue (default): later rows of a failed row's key go on;
+                          block: they wait until the failed row is dealt with
+  --shutdown-timeout D    wait at most this for acknowledgements on shutdown (default 25s)
+  --delete-published-after D
+                          delete rows published longer ago than D; 0 deletes each row
+                          instead of marking it published
+  --metrics-listen ADDR   serve /metrics (Prometheus) and /health (JSON, 503 when
+                          unhealthy) on ADDR, such as 127.0.0.1:9464
+                          (OUTBOX_ENABLE_METRICS, OUTBOX_ENABLE_HEALTH_CHECK turn them off)
+  --log-format FORMAT     text (default) or json (python-outbox-core's event names)
+  --log-events            also log each published row (outbox.event_published)
+  -h, --help              this help
+
+DURATION: a number with ms, s, m or h (500ms, 5s, 2m), or plain seconds.
+
+Exit status: 0 when done (--once) or stopped by a signal; 1 when the relay could not go
+on (a missing table, standard output closed); 2 for a usage error or a setting out of
+range, before anything is touched.
+
+Examples:
+  outbox-ce relay run --db sqlite:outbox.db --to stdout --once
+  outbox-ce relay run --db postgres://app:secret@127.0.0.1:5432/app \\
+      --brokers 127.0.0.1:9092 --topic events --mode binary --metrics-listen 127.0.0.1:9464
+";

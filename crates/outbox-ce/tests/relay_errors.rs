@@ -1,0 +1,212 @@
+//! A row that is not a valid outbox event is marked failed at once with the library's error,
+//! goes to the dead-letter topic when one is named, and the later rows of its key go on; with
+//! `--on-failure block` they are held instead, and other keys go on.
+
+mod common;
+
+use common::relay::{Db, Relay, Row, ce_id, event_id, status, topic_name};
+use testkit::{Broker, read_topic};
+
+/// One bad row in a key's run of good rows: the SQL that inserts it, and the words its
+/// `last_error` must contain.
+struct Bad {
+    insert: String,
+    error: &'static str,
+}
+
+fn insert_row(db: &Db, id: &str, event_type: &str, key: &str, time: &str) -> String {
+    let sql = format!(
+        "insert into outbox_events (event_id, event_type, aggregate_id, source, occurred_at, payload) \
+         values ('{id}', '{event_type}', '{key}', 'order-service', '{time}', '{{\"n\": 1}}')"
+    );
+    db.execute(&sql);
+    id.to_owned()
+}
+
+const TIME: &str = "2024-05-06T07:08:09.123456Z";
+
+/// Key `held` gets: good, BAD, good, BAD, good. Key `other` gets three good rows after them.
+/// Returns the event ids of `held` in order and of `other`.
+fn write_rows(db: &Db, bad: &[Bad; 2]) -> (Vec<String>, Vec<String>) {
+    let mut held = Vec::new();
+    held.push(insert_row(db, &event_id(1), "com.example.ok", "held", TIME));
+    db.execute(&bad[0].insert);
+    held.push(insert_row(db, &event_id(3), "com.example.ok", "held", TIME));
+    db.execute(&bad[1].insert);
+    held.push(insert_row(db, &event_id(5), "com.example.ok", "held", TIME));
+    let other = (10..13)
+        .map(|i| insert_row(db, &event_id(i), "com.example.ok", "other", TIME))
+        .collect();
+    (held, other)
+}
+
+fn run_once(db: &Db, brokers: &str, topic: &str, extra: &[&str]) -> Relay {
+    let url = db.url();
+    let mut args = vec![
+        "relay",
+        "run",
+        "--db",
+        &url,
+        "--brokers",
+        brokers,
+        "--topic",
+        topic,
+        "--once",
+    ];
+    args.extend_from_slice(extra);
+    let mut relay = Relay::spawn(&args, &[]);
+    relay.wait();
+    relay
+}
+
+fn failed(rows: &[Row]) -> Vec<&Row> {
+    rows.iter().filter(|r| r.failed).collect()
+}
+
+/// The event ids on the topic under `key`, in offset order.
+fn ids_on(brokers: &str, topic: &str, key: &str) -> Vec<String> {
+    read_topic(brokers, topic)
+        .unwrap()
+        .iter()
+        .filter(|m| m.key_str() == Some(key))
+        .map(|m| ce_id(m).to_owned())
+        .collect()
+}
+
+fn continue_past_bad_rows(db: &Db, bad: [Bad; 2]) {
+    let broker = Broker::start().unwrap();
+    let brokers = broker.bootstrap_servers();
+    let topic = topic_name("bad");
+    let dead = topic_name("dead");
+    broker.create_topic(&topic, 1).unwrap();
+    broker.create_topic(&dead, 1).unwrap();
+    let (held, other) = write_rows(db, &bad);
+
+    let relay = run_once(db, &brokers, &topic, &["--dead-letter-topic", &dead]);
+    assert!(relay.stderr().contains("failed"), "{}", relay.stderr());
+
+    let rows = db.rows();
+    let failed = failed(&rows);
+    assert_eq!(failed.len(), 2, "{rows:?}");
+    for (row, bad) in failed.iter().zip(&bad) {
+        assert!(!row.published);
+        assert!(
+            row.attempts <= 1,
+            "an invalid row is failed at once: {row:?}"
+        );
+        let error = row.last_error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains(bad.error),
+            "last_error {error:?} lacks {:?}",
+            bad.error
+        );
+    }
+    // Later rows of the key went on, in order; the other key too.
+    assert_eq!(ids_on(&brokers, &topic, "held"), held);
+    assert_eq!(ids_on(&brokers, &topic, "other"), other);
+    assert_eq!(read_topic(&brokers, &topic).unwrap().len(), 6);
+    let s = status(&db.url());
+    assert_eq!((s.pending, s.published, s.failed), (0, 6, 2));
+
+    // The dead-letter topic has the two failed rows, each naming its error.
+    let dead_letters = read_topic(&brokers, &dead).unwrap();
+    assert_eq!(dead_letters.len(), 2, "{dead_letters:?}");
+    for (m, bad) in dead_letters.iter().zip(&bad) {
+        let text = format!("{m:?}");
+        assert!(
+            String::from_utf8_lossy(&m.value.clone().unwrap_or_default()).contains(bad.error)
+                || m.headers.iter().any(|(_, v)| {
+                    String::from_utf8_lossy(v.as_deref().unwrap_or_default()).contains(bad.error)
+                }),
+            "dead letter without its error {:?}: {text}",
+            bad.error
+        );
+    }
+}
+
+fn block_holds_the_key(db: &Db, bad: [Bad; 2]) {
+    let broker = Broker::start().unwrap();
+    let brokers = broker.bootstrap_servers();
+    let topic = topic_name("block");
+    broker.create_topic(&topic, 1).unwrap();
+    let (held, other) = write_rows(db, &bad);
+
+    let relay = run_once(db, &brokers, &topic, &["--on-failure", "block"]);
+    let rows = db.rows();
+    assert_eq!(failed(&rows).len(), 1, "{rows:?}\n{}", relay.stderr());
+    let error = failed(&rows)[0].last_error.as_deref().unwrap_or_default();
+    assert!(error.contains(bad[0].error), "{error}");
+    // The first row went; the rest of the key waits behind the failed row; the other key went.
+    assert_eq!(ids_on(&brokers, &topic, "held"), held[..1]);
+    assert_eq!(ids_on(&brokers, &topic, "other"), other);
+    assert_eq!(read_topic(&brokers, &topic).unwrap().len(), 4);
+    let s = status(&db.url());
+    assert_eq!((s.pending, s.published, s.failed), (3, 4, 1));
+    assert!(s.oldest_pending_age_seconds.is_some());
+}
+
+fn postgres_bad_rows() -> [Bad; 2] {
+    [
+        Bad {
+            insert: format!(
+                "insert into outbox_events (event_id, event_type, aggregate_id, source, occurred_at, payload) \
+                 values ('{}', 'order placed', 'held', 'order-service', '{TIME}', '{{}}')",
+                event_id(2)
+            ),
+            error: "reverse-DNS",
+        },
+        Bad {
+            insert: format!(
+                "insert into outbox_events (event_id, event_type, aggregate_id, source, occurred_at, payload) \
+                 values ('{}', 'com.example.ok', 'held', 'not a uri reference', '{TIME}', '{{}}')",
+                event_id(4)
+            ),
+            error: "URI-reference",
+        },
+    ]
+}
+
+fn sqlite_bad_rows() -> [Bad; 2] {
+    [
+        Bad {
+            insert: format!(
+                "insert into outbox_events (event_id, event_type, aggregate_id, source, occurred_at, payload) \
+                 values ('not-a-uuid', 'com.example.ok', 'held', 'order-service', '{TIME}', '{{}}')"
+            ),
+            error: "UUID",
+        },
+        Bad {
+            insert: "insert into outbox_events (event_id, event_type, aggregate_id, source, occurred_at, payload) \
+                 values ('00000000-0000-4000-8000-000000000004', 'com.example.ok', 'held', 'order-service', \
+                         'yesterday', '{}')"
+                .to_owned(),
+            error: "RFC 3339",
+        },
+    ]
+}
+
+#[test]
+fn postgres_invalid_rows_fail_at_once_and_the_key_goes_on() {
+    let db = Db::postgres();
+    let bad = postgres_bad_rows();
+    continue_past_bad_rows(&db, bad);
+}
+
+#[test]
+fn postgres_invalid_row_blocks_its_key_with_on_failure_block() {
+    let db = Db::postgres();
+    let bad = postgres_bad_rows();
+    block_holds_the_key(&db, bad);
+}
+
+#[test]
+fn sqlite_invalid_rows_fail_at_once_and_the_key_goes_on() {
+    let db = Db::sqlite();
+    continue_past_bad_rows(&db, sqlite_bad_rows());
+}
+
+#[test]
+fn sqlite_invalid_row_blocks_its_key_with_on_failure_block() {
+    let db = Db::sqlite();
+    block_holds_the_key(&db, sqlite_bad_rows());
+}

@@ -1,0 +1,155 @@
+//! The relay rides out a broker outage and a database restart in the middle of a run: no row
+//! fails, every row is published afterwards, order per key holds; `/health` reports the broker
+//! outage as `unhealthy` with HTTP 503 and recovers.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::relay::{
+    Db, Relay, check_delivery, free_addr, http_get, status, topic_name, wait_for, writer,
+};
+use serde_json::Value;
+use testkit::{Broker, read_topic};
+
+const KEYS: u64 = 200;
+
+#[test]
+fn broker_down_for_10_seconds_fails_no_row_and_health_turns_unhealthy() {
+    let db = Db::postgres();
+    let broker = Broker::start().unwrap();
+    let topic = topic_name("outage");
+    broker.create_topic(&topic, 4).unwrap();
+    let url = db.url();
+    let brokers = broker.bootstrap_servers();
+    let metrics = free_addr();
+    db.insert(0..1000, KEYS);
+    let mut relay = Relay::spawn(
+        &[
+            "relay",
+            "run",
+            "--db",
+            &url,
+            "--brokers",
+            &brokers,
+            "--topic",
+            &topic,
+            "--metrics-listen",
+            &metrics,
+        ],
+        &[],
+    );
+    wait_for("the first rows published", || db.published() >= 1000);
+    wait_for("a healthy /health", || {
+        http_get(&metrics, "/health").is_some_and(|(code, _)| code == 200)
+    });
+
+    let stop = AtomicBool::new(false);
+    let inserted = std::thread::scope(|scope| {
+        // Rows keep coming while the broker is away.
+        let writer = writer(
+            scope,
+            &db,
+            1000,
+            50,
+            Duration::from_millis(100),
+            KEYS,
+            &stop,
+        );
+        broker.down().unwrap();
+        let mut unhealthy = None;
+        wait_for("/health to report the broker down", || {
+            match http_get(&metrics, "/health") {
+                Some((503, body)) => {
+                    unhealthy = Some(body);
+                    true
+                }
+                _ => false,
+            }
+        });
+        std::thread::sleep(Duration::from_secs(10));
+        assert_eq!(db.count("failed_at is not null"), 0, "a row failed");
+        assert!(relay.is_running(), "the relay exited:\n{}", relay.stderr());
+        broker.up().unwrap();
+        stop.store(true, Ordering::SeqCst);
+        let inserted = writer.join().unwrap();
+
+        let body: Value = serde_json::from_str(&unhealthy.unwrap()).unwrap();
+        assert_eq!(body["status"], "unhealthy", "{body}");
+        inserted
+    });
+    assert!(inserted > 1000);
+
+    wait_for("every row published after the outage", || {
+        db.published() == inserted
+    });
+    wait_for("a healthy /health again", || {
+        http_get(&metrics, "/health").is_some_and(|(code, _)| code == 200)
+    });
+    let (_, body) = http_get(&metrics, "/health").unwrap();
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["status"], "healthy", "{body}");
+    relay.terminate();
+    assert_eq!(relay.wait(), 0, "{}", relay.stderr());
+
+    let s = status(&url);
+    assert_eq!((s.pending, s.published, s.failed), (0, inserted as i64, 0));
+    let rows = db.rows();
+    let delivery = check_delivery(&rows, &read_topic(&brokers, &topic).unwrap());
+    assert_eq!(delivery.distinct as u64, inserted);
+}
+
+#[test]
+fn database_restart_mid_run_the_relay_reconnects_and_finishes() {
+    let mut db = Db::postgres();
+    let broker = Broker::start().unwrap();
+    let topic = topic_name("db-restart");
+    broker.create_topic(&topic, 4).unwrap();
+    let url = db.url();
+    let brokers = broker.bootstrap_servers();
+    // Slow acknowledgements keep messages in flight when the database goes away.
+    broker
+        .cluster()
+        .broker_round_trip_time(-1, Duration::from_millis(50))
+        .unwrap();
+    db.insert(0..3000, KEYS);
+    let mut relay = Relay::spawn(
+        &[
+            "relay",
+            "run",
+            "--db",
+            &url,
+            "--brokers",
+            &brokers,
+            "--topic",
+            &topic,
+            "--poll-interval",
+            "1s",
+        ],
+        &[],
+    );
+    wait_for("some rows published", || db.published() >= 500);
+    db.pg_mut().stop().unwrap();
+    // The relay sees its connection break while the server is down.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        relay.is_running(),
+        "the relay exited when the database went away:\n{}",
+        relay.stderr()
+    );
+    db.pg_mut().start_again().unwrap();
+    db.insert(3000..4000, KEYS);
+
+    wait_for("every row published after the restart", || {
+        db.published() == 4000
+    });
+    assert!(relay.is_running(), "{}", relay.stderr());
+    relay.terminate();
+    assert_eq!(relay.wait(), 0, "{}", relay.stderr());
+
+    let s = status(&url);
+    assert_eq!((s.pending, s.published, s.failed), (0, 4000, 0));
+    let delivery = check_delivery(&db.rows(), &read_topic(&brokers, &topic).unwrap());
+    assert_eq!(delivery.distinct, 4000);
+}

@@ -1,0 +1,185 @@
+//! The Kafka sink: librdkafka's idempotent producer with `acks=all`.
+//!
+//! `message.timeout.ms` is 0 (infinite) and `retries` librdkafka's default (unbounded), so a
+//! transient error (broker unreachable, request timeout, leader change) never fails a
+//! message: librdkafka retries it in order, and the idempotent producer keeps each
+//! partition's order and writes no duplicate. What reaches the engine as an error is a
+//! refusal of the message itself (too large, invalid or unknown topic, not authorised,
+//! invalid record), which counts as an attempt at the row, or a fatal producer error, which
+//! stops the relay (its supervisor starts it again; rows in flight are sent again).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use outbox_cloudevents::Message;
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, Producer};
+
+use crate::sink::{Probe, Route, Sink, SinkError};
+
+/// Where and how to produce.
+#[derive(Debug, Clone, Default)]
+pub struct KafkaOptions {
+    /// Bootstrap servers, `HOST:PORT[,HOST:PORT...]`.
+    pub brokers: String,
+    /// The topic rows are published to.
+    pub topic: String,
+    /// The topic failed rows go to, if any.
+    pub dead_letter_topic: Option<String>,
+    /// More librdkafka producer properties (`linger.ms`, `security.protocol`, ...), applied
+    /// after the relay's own; the relay's guarantees assume `enable.idempotence`, `acks` and
+    /// `message.timeout.ms` are left alone.
+    pub properties: Vec<(String, String)>,
+}
+
+/// Tracks whether librdkafka last said every broker was down.
+#[derive(Clone, Default)]
+pub struct BrokerState {
+    down: Arc<AtomicBool>,
+}
+
+impl ClientContext for BrokerState {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.down.store(true, Ordering::Relaxed);
+        }
+        rdkafka::client::DefaultClientContext.error(error, reason);
+    }
+}
+
+/// Produces to a Kafka topic.
+pub struct KafkaSink {
+    producer: FutureProducer<BrokerState>,
+    state: BrokerState,
+    options: KafkaOptions,
+}
+
+impl KafkaSink {
+    /// A producer for `options`.
+    ///
+    /// # Errors
+    /// A fatal [`SinkError`] when librdkafka refuses the configuration.
+    pub fn new(options: KafkaOptions) -> Result<Self, SinkError> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &options.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", "0")
+            .set("client.id", "outbox-relay");
+        for (key, value) in &options.properties {
+            config.set(key, value);
+        }
+        let state = BrokerState::default();
+        let producer = config
+            .create_with_context(state.clone())
+            .map_err(|e| SinkError::fatal(format!("Kafka producer: {e}")))?;
+        Ok(KafkaSink {
+            producer,
+            state,
+            options,
+        })
+    }
+
+    /// The producer, for embedders that want its statistics or metadata.
+    pub fn producer(&self) -> &FutureProducer<BrokerState> {
+        &self.producer
+    }
+}
+
+/// Sorts librdkafka's errors into the engine's classes.
+fn classify(e: &KafkaError) -> SinkError {
+    use RDKafkaErrorCode as C;
+    let message = format!("Kafka: {e}");
+    match e.rdkafka_error_code() {
+        Some(
+            C::MessageSizeTooLarge
+            | C::InvalidMessageSize
+            | C::InvalidMessage
+            | C::InvalidRecord
+            | C::InvalidTopic
+            | C::UnknownTopic
+            | C::UnknownTopicOrPartition
+            | C::UnknownPartition
+            | C::TopicAuthorizationFailed
+            | C::ClusterAuthorizationFailed
+            | C::PolicyViolation
+            | C::UnsupportedForMessageFormat
+            | C::InvalidRequiredAcks,
+        ) => SinkError::permanent(message),
+        Some(C::Fatal) => SinkError::fatal(message),
+        _ => SinkError::transient(message),
+    }
+}
+
+impl Sink for KafkaSink {
+    type Delivery = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), SinkError>> + Send + 'static>,
+    >;
+
+    fn send(&mut self, route: Route, message: &Message) -> Self::Delivery {
+        let topic = match route {
+            Route::Main => self.options.topic.as_str(),
+            Route::DeadLetter => match &self.options.dead_letter_topic {
+                Some(t) => t.as_str(),
+                None => {
+                    return Box::pin(std::future::ready(Err(SinkError::permanent(
+                        "no dead-letter topic",
+                    ))));
+                }
+            },
+        };
+        match self.producer.send_result(message.to_record(topic)) {
+            Ok(delivery) => {
+                let state = self.state.clone();
+                Box::pin(async move {
+                    match delivery.await {
+                        Ok(Ok(_)) => {
+                            state.down.store(false, Ordering::Relaxed);
+                            Ok(())
+                        }
+                        Ok(Err((e, _))) => Err(classify(&e)),
+                        Err(_) => Err(SinkError::transient("Kafka: the producer was closed")),
+                    }
+                })
+            }
+            Err((e, _)) => Box::pin(std::future::ready(Err(classify(&e)))),
+        }
+    }
+
+    fn probe(&self) -> Probe {
+        let producer = self.producer.clone();
+        let state = self.state.clone();
+        let topic = self.options.topic.clone();
+        Arc::new(move || {
+            let (producer, state, topic) = (producer.clone(), state.clone(), topic.clone());
+            Box::pin(async move {
+                let metadata = tokio::task::spawn_blocking(move || {
+                    producer
+                        .client()
+                        .fetch_metadata(Some(&topic), Duration::from_secs(2))
+                        .map(drop)
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+                match metadata {
+                    Ok(()) => {
+                        state.down.store(false, Ordering::Relaxed);
+                        Ok(())
+                    }
+                    Err(e) => Err(format!("Kafka: {e}")),
+                }
+            })
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "Kafka {} topic {}",
+            self.options.brokers, self.options.topic
+        )
+    }
+}

@@ -1,0 +1,507 @@
+//! The PostgreSQL source: several relays on one database, each owning a share of the keys,
+//! woken by `NOTIFY` as soon as a row commits.
+//!
+//! Connections are plain TCP (tokio-postgres with `NoTls`): run the relay beside the database
+//! or through a TLS-terminating proxy.
+//!
+//! Keys are hashed into [`BUCKETS`] buckets (`hashtext(key)` modulo the count, computed by the
+//! server, so every relay agrees). A relay owns a bucket while its session holds the
+//! session-level advisory lock `(namespace, bucket)`, and claims only rows of buckets it owns.
+//! Each relay also holds a member lock `(member namespace, backend pid)`, so that a relay can
+//! count the live relays in `pg_locks` and aim for a fair share, `ceil(BUCKETS / relays)`:
+//! every [`Source::rebalance`] it gives up buckets beyond its share and takes free ones up to
+//! it. PostgreSQL releases the locks of a session that ends, so the buckets of a relay that
+//! died are free at once and taken at the next rebalance of the others.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Statement};
+
+use crate::schema::{Dialect, Field, Table, quote};
+use crate::source::{ClaimOptions, Row, RowFields, Source, SourceError, Status};
+
+/// The number of buckets keys are hashed into: the most relays that can share one table.
+pub const BUCKETS: i32 = 64;
+
+/// An outbox table in a PostgreSQL database.
+pub struct PostgresSource {
+    config: Config,
+    url: String,
+    table: Table,
+    wakeup: Arc<Notify>,
+    session: Option<Session>,
+    namespace: i32,
+    members: i32,
+    sql: Sql,
+}
+
+struct Session {
+    client: Client,
+    claim: Statement,
+    claim_blocked: Statement,
+    mark: Statement,
+    delete: Statement,
+    failure: Statement,
+    owned: Vec<i32>,
+}
+
+struct Sql {
+    claim: String,
+    claim_blocked: String,
+    mark: String,
+    delete: String,
+    failure: String,
+    retention: String,
+    status: String,
+    oldest: String,
+}
+
+impl PostgresSource {
+    /// A source for `table` in the database at `url` (`postgres://user:password@host:port/db`
+    /// or `postgresql://`); nothing is opened before [`Source::connect`].
+    ///
+    /// # Errors
+    /// A fatal [`SourceError`] for a URL that does not parse.
+    pub fn new(url: &str, table: Table) -> Result<Self, SourceError> {
+        let config =
+            Config::from_str(url).map_err(|e| SourceError::fatal(format!("database URL: {e}")))?;
+        let namespace = fnv(table.name()) & 0x3fff_ffff;
+        Ok(PostgresSource {
+            config,
+            url: redact(url),
+            sql: Sql::new(&table),
+            table,
+            wakeup: Arc::new(Notify::new()),
+            session: None,
+            namespace,
+            members: namespace | 0x4000_0000,
+        })
+    }
+
+    /// Creates the table, its indexes and the trigger that notifies relays, in one
+    /// transaction.
+    ///
+    /// # Errors
+    /// A [`SourceError`] when the database cannot be reached or a statement fails.
+    pub async fn init(url: &str, table: &Table) -> Result<(), SourceError> {
+        let client = connect_plain(url).await?;
+        let ddl = format!("BEGIN;\n{}COMMIT;", table.ddl(Dialect::Postgres));
+        client.batch_execute(&ddl).await.map_err(classify)
+    }
+
+    /// The counts `relay status` prints, on a connection of its own.
+    ///
+    /// # Errors
+    /// A [`SourceError`] when the database cannot be reached or a statement fails.
+    pub async fn status_once(url: &str, table: &Table) -> Result<Status, SourceError> {
+        let mut source = PostgresSource::new(url, table.clone())?;
+        source.session = Some(Session::open(&source.config, &source.sql, None, &source).await?);
+        source.status().await
+    }
+
+    fn session(&mut self) -> Result<&mut Session, SourceError> {
+        self.session
+            .as_mut()
+            .ok_or_else(|| SourceError::transient("not connected"))
+    }
+
+    /// The buckets this relay owns now.
+    pub fn owned_buckets(&self) -> Vec<i32> {
+        self.session
+            .as_ref()
+            .map(|s| s.owned.clone())
+            .unwrap_or_default()
+    }
+}
+
+async fn connect_plain(url: &str) -> Result<Client, SourceError> {
+    let config =
+        Config::from_str(url).map_err(|e| SourceError::fatal(format!("database URL: {e}")))?;
+    let (client, connection) = config.connect(NoTls).await.map_err(classify)?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+impl Session {
+    async fn open(
+        config: &Config,
+        sql: &Sql,
+        wakeup: Option<Arc<Notify>>,
+        source: &PostgresSource,
+    ) -> Result<Session, SourceError> {
+        let (client, mut connection) = config.connect(NoTls).await.map_err(classify)?;
+        let listening = wakeup.is_some();
+        tokio::spawn(async move {
+            // Drives the connection and turns each notification into a wake-up; ends when
+            // the connection does, which the next statement then reports.
+            while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                match message {
+                    Ok(AsyncMessage::Notification(_)) => {
+                        if let Some(w) = &wakeup {
+                            w.notify_one();
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        client
+            .batch_execute("SET TIME ZONE 'UTC'")
+            .await
+            .map_err(classify)?;
+        if listening {
+            client
+                .batch_execute(&format!(
+                    "LISTEN {}; SELECT pg_advisory_lock({}, pg_backend_pid());",
+                    quote(&source.table.channel()),
+                    source.members
+                ))
+                .await
+                .map_err(classify)?;
+        }
+        let claim = client.prepare(&sql.claim).await.map_err(classify)?;
+        let claim_blocked = client.prepare(&sql.claim_blocked).await.map_err(classify)?;
+        let mark = client.prepare(&sql.mark).await.map_err(classify)?;
+        let delete = client.prepare(&sql.delete).await.map_err(classify)?;
+        let failure = client.prepare(&sql.failure).await.map_err(classify)?;
+        Ok(Session {
+            client,
+            claim,
+            claim_blocked,
+            mark,
+            delete,
+            failure,
+            owned: Vec::new(),
+        })
+    }
+}
+
+impl Sql {
+    fn new(table: &Table) -> Self {
+        let t = table.quoted();
+        let seq = table.col(Field::Seq);
+        let published = table.col(Field::PublishedAt);
+        let failed = table.col(Field::FailedAt);
+        let attempts = table.col(Field::Attempts);
+        let last_error = table.col(Field::LastError);
+        let pending = format!("{published} IS NULL AND {failed} IS NULL");
+        let key = table.key_expr(Dialect::Postgres);
+        let bucket = format!("(((hashtext({key}) % {BUCKETS}) + {BUCKETS}) % {BUCKETS})");
+        let claim = format!(
+            "SELECT {}, {bucket}::int4 FROM {t} AS o WHERE {pending} AND {seq} > $1 \
+             AND {bucket} = ANY($2::int4[]) AND NOT ({seq} = ANY($3::int8[]))",
+            table.select_list(Dialect::Postgres)
+        );
+        let blocked = format!(
+            " AND NOT EXISTS (SELECT 1 FROM {t} AS f WHERE f.{failed} IS NOT NULL \
+             AND f.{published} IS NULL AND {} = {} AND f.{seq} < o.{seq})",
+            table.key_expr_at(Dialect::Postgres, "f"),
+            table.key_expr_at(Dialect::Postgres, "o"),
+        );
+        let order = format!(" ORDER BY {seq} LIMIT $4");
+        Sql {
+            claim_blocked: format!("{claim}{blocked}{order}"),
+            claim: format!("{claim}{order}"),
+            mark: format!(
+                "UPDATE {t} SET {published} = now() \
+                 WHERE {seq} = ANY($1::int8[]) AND {published} IS NULL"
+            ),
+            delete: format!("DELETE FROM {t} WHERE {seq} = ANY($1::int8[])"),
+            failure: format!(
+                "UPDATE {t} SET {attempts} = {attempts} + 1, {last_error} = $2, \
+                 {failed} = CASE WHEN $3 THEN now() ELSE {failed} END \
+                 WHERE {seq} = $1 AND {published} IS NULL"
+            ),
+            retention: format!(
+                "DELETE FROM {t} WHERE {published} IS NOT NULL \
+                 AND {published} < now() - make_interval(secs => $1)"
+            ),
+            status: format!(
+                "SELECT count(*) FILTER (WHERE {pending}), \
+                 count(*) FILTER (WHERE {published} IS NOT NULL), \
+                 count(*) FILTER (WHERE {failed} IS NOT NULL AND {published} IS NULL) FROM {t}"
+            ),
+            oldest: format!(
+                "SELECT {}, {seq}::int8 FROM {t} WHERE {pending} ORDER BY {seq} LIMIT 1",
+                table.occurred_expr(Dialect::Postgres)
+            ),
+        }
+    }
+}
+
+/// Whether an error may go away by itself: a lost connection, a server starting or shutting
+/// down, too many connections, a serialisation failure or deadlock.
+fn classify(e: tokio_postgres::Error) -> SourceError {
+    let transient = match e.code() {
+        None => true,
+        Some(code) => {
+            let class = &code.code()[..2.min(code.code().len())];
+            matches!(class, "08" | "53" | "57" | "40")
+                || *code == SqlState::LOCK_NOT_AVAILABLE
+                || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        }
+    };
+    let message = format!("PostgreSQL: {}", error_text(&e));
+    if transient {
+        SourceError::transient(message)
+    } else {
+        SourceError::fatal(message)
+    }
+}
+
+fn error_text(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// The URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// FNV-1a, a hash that is the same on every machine and release.
+fn fnv(text: &str) -> i32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in text.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    i32::from_ne_bytes(hash.to_ne_bytes())
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+impl Source for PostgresSource {
+    async fn connect(&mut self) -> Result<(), SourceError> {
+        self.session = None;
+        let session = Session::open(
+            &self.config,
+            &self.sql,
+            Some(Arc::clone(&self.wakeup)),
+            self,
+        )
+        .await?;
+        self.session = Some(session);
+        // Rows may have come in while no one was listening.
+        self.wakeup.notify_one();
+        Ok(())
+    }
+
+    async fn claim(
+        &mut self,
+        options: ClaimOptions,
+        exclude: &[i64],
+    ) -> Result<Vec<Row>, SourceError> {
+        let session = self.session()?;
+        if session.owned.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statement = if options.skip_blocked_keys {
+            &session.claim_blocked
+        } else {
+            &session.claim
+        };
+        let limit = i64::try_from(options.limit).unwrap_or(i64::MAX);
+        let rows = session
+            .client
+            .query(
+                statement,
+                &[&options.after, &session.owned, &exclude, &limit],
+            )
+            .await
+            .map_err(classify)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Row {
+                    seq: r.try_get(0).map_err(classify)?,
+                    key: r
+                        .try_get::<_, Option<String>>(1)
+                        .map_err(classify)?
+                        .unwrap_or_default(),
+                    attempts: r.try_get(2).map_err(classify)?,
+                    fields: RowFields::from_columns(
+                        (3..16).map(|i| r.try_get::<_, Option<String>>(i).ok().flatten()),
+                    ),
+                    bucket: r.try_get(16).map_err(classify)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_published(&mut self, seqs: &[i64], delete: bool) -> Result<(), SourceError> {
+        let session = self.session()?;
+        let statement = if delete {
+            &session.delete
+        } else {
+            &session.mark
+        };
+        session
+            .client
+            .execute(statement, &[&seqs])
+            .await
+            .map(drop)
+            .map_err(classify)
+    }
+
+    async fn record_failure(
+        &mut self,
+        seq: i64,
+        error: &str,
+        give_up: bool,
+    ) -> Result<(), SourceError> {
+        let session = self.session()?;
+        session
+            .client
+            .execute(&session.failure, &[&seq, &error, &give_up])
+            .await
+            .map(drop)
+            .map_err(classify)
+    }
+
+    async fn delete_published(&mut self, age: Duration) -> Result<u64, SourceError> {
+        let sql = self.sql.retention.clone();
+        let session = self.session()?;
+        session
+            .client
+            .execute(&sql, &[&age.as_secs_f64()])
+            .await
+            .map_err(classify)
+    }
+
+    async fn status(&mut self) -> Result<Status, SourceError> {
+        let (status, oldest) = (self.sql.status.clone(), self.sql.oldest.clone());
+        let session = self.session()?;
+        let counts = session
+            .client
+            .query_one(&status, &[])
+            .await
+            .map_err(classify)?;
+        let occurred = session
+            .client
+            .query_opt(&oldest, &[])
+            .await
+            .map_err(classify)?
+            .map(|r| {
+                (
+                    r.try_get::<_, Option<String>>(0).ok().flatten(),
+                    r.try_get::<_, i64>(1).unwrap_or(0),
+                )
+            });
+        Ok(Status {
+            pending: count(counts.try_get(0).map_err(classify)?),
+            published: count(counts.try_get(1).map_err(classify)?),
+            failed: count(counts.try_get(2).map_err(classify)?),
+            oldest_pending_age_seconds: occurred
+                .as_ref()
+                .map(|(t, _)| t.as_deref().map_or(0.0, crate::source::age_of)),
+            oldest_pending_seq: occurred.map(|(_, seq)| seq),
+        })
+    }
+
+    async fn rebalance(&mut self) -> Result<(Vec<i32>, bool), SourceError> {
+        let (namespace, members) = (self.namespace, self.members);
+        let session = self.session()?;
+        let live: i64 = session
+            .client
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                 AND objsubid = 2 AND classid = $1::int8::oid \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                &[&i64::from(members)],
+            )
+            .await
+            .map_err(classify)?
+            .try_get(0)
+            .map_err(classify)?;
+        let live = i32::try_from(live.max(1)).unwrap_or(BUCKETS);
+        let share = usize::try_from((BUCKETS + live - 1) / live).unwrap_or(1);
+        let mut released = Vec::new();
+        if session.owned.len() > share {
+            released = session.owned.split_off(share);
+            session
+                .client
+                .execute(
+                    "SELECT pg_advisory_unlock($1, b) FROM unnest($2::int4[]) AS b",
+                    &[&namespace, &released],
+                )
+                .await
+                .map_err(classify)?;
+        }
+        let mut taken = false;
+        if session.owned.len() < share {
+            // Start at a point of our own so that relays do not all race for bucket 0.
+            let start = usize::try_from(std::process::id()).unwrap_or(0);
+            let candidates: Vec<i32> = (0..BUCKETS)
+                .map(|i| (i + i32::try_from(start % 64).unwrap_or(0)) % BUCKETS)
+                .filter(|b| !session.owned.contains(b))
+                .collect();
+            let wanted = i64::try_from(share - session.owned.len()).unwrap_or(0);
+            let rows = session
+                .client
+                .query(
+                    "SELECT b FROM unnest($2::int4[]) AS b \
+                     WHERE pg_try_advisory_lock($1, b) LIMIT $3",
+                    &[&namespace, &candidates, &wanted],
+                )
+                .await
+                .map_err(classify)?;
+            for row in rows {
+                session.owned.push(row.try_get(0).map_err(classify)?);
+                taken = true;
+            }
+            session.owned.sort_unstable();
+        }
+        Ok((released, taken))
+    }
+
+    fn wakeup(&self) -> Option<Arc<Notify>> {
+        Some(Arc::clone(&self.wakeup))
+    }
+
+    fn describe(&self) -> String {
+        format!("PostgreSQL {} table {}", self.url, self.table.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_logs() {
+        assert_eq!(
+            redact("postgres://app:secret@db:5432/app"),
+            "postgres://app:***@db:5432/app"
+        );
+        assert_eq!(redact("postgres://db/app"), "postgres://db/app");
+    }
+
+    #[test]
+    fn namespaces_are_stable() {
+        assert_eq!(fnv("outbox_events"), fnv("outbox_events"));
+        assert_ne!(fnv("outbox_events"), fnv("other"));
+    }
+}

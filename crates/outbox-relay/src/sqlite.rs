@@ -1,0 +1,290 @@
+//! The SQLite source: one file, one relay, no server. Polls; never notified.
+//!
+//! Times are written as RFC 3339 text in UTC with milliseconds
+//! (`strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`). Statements run on tokio's blocking pool; a
+//! database locked by a writer is waited for five seconds, then retried as a transient error.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, params};
+
+use crate::schema::{Dialect, Field, Table};
+use crate::source::{ClaimOptions, Row, RowFields, Source, SourceError, Status};
+
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+/// An outbox table in a SQLite file.
+pub struct SqliteSource {
+    path: PathBuf,
+    table: Table,
+    connection: Option<Arc<Mutex<Connection>>>,
+    sql: Statements,
+}
+
+struct Statements {
+    claim: String,
+    claim_blocked: String,
+    mark: String,
+    delete: String,
+    failure: String,
+    retention: String,
+    status: String,
+    oldest: String,
+}
+
+impl SqliteSource {
+    /// A source for `table` in the file at `path`; nothing is opened before
+    /// [`Source::connect`].
+    pub fn new(path: impl AsRef<Path>, table: Table) -> Self {
+        let sql = Statements::new(&table);
+        SqliteSource {
+            path: path.as_ref().to_owned(),
+            table,
+            connection: None,
+            sql,
+        }
+    }
+
+    /// Creates the table and its index in the file at `path` (creating the file), and turns
+    /// on write-ahead logging so that writers and the relay do not block each other.
+    ///
+    /// # Errors
+    /// A [`SourceError`] when the file cannot be opened or a statement fails.
+    pub fn init(path: impl AsRef<Path>, table: &Table) -> Result<(), SourceError> {
+        let connection = Connection::open(path.as_ref()).map_err(|e| fatal(path.as_ref(), e))?;
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| fatal(path.as_ref(), e))?;
+        connection
+            .execute_batch(&table.ddl(Dialect::Sqlite))
+            .map_err(|e| fatal(path.as_ref(), e))
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, SourceError> {
+        let connection = self
+            .connection
+            .clone()
+            .ok_or_else(|| SourceError::transient("not connected"))?;
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = connection
+                .lock()
+                .map_err(|_| SourceError::fatal("the SQLite connection was poisoned"))?;
+            f(&mut guard).map_err(|e| classify(&path, e))
+        })
+        .await
+        .map_err(|e| SourceError::fatal(format!("SQLite task: {e}")))?
+    }
+}
+
+impl Statements {
+    fn new(table: &Table) -> Self {
+        let t = table.quoted();
+        let seq = table.col(Field::Seq);
+        let published = table.col(Field::PublishedAt);
+        let failed = table.col(Field::FailedAt);
+        let attempts = table.col(Field::Attempts);
+        let last_error = table.col(Field::LastError);
+        let pending = format!("{published} IS NULL AND {failed} IS NULL");
+        let claim = format!(
+            "SELECT {} FROM {t} AS o WHERE {pending} AND {seq} > ?1 \
+             AND {seq} NOT IN (SELECT value FROM json_each(?2))",
+            table.select_list(Dialect::Sqlite)
+        );
+        let blocked = format!(
+            " AND NOT EXISTS (SELECT 1 FROM {t} AS f WHERE f.{failed} IS NOT NULL \
+             AND f.{published} IS NULL AND {} = {} AND f.{seq} < o.{seq})",
+            table.key_expr_at(Dialect::Sqlite, "f"),
+            table.key_expr_at(Dialect::Sqlite, "o"),
+        );
+        let order = format!(" ORDER BY {seq} LIMIT ?3");
+        Statements {
+            claim_blocked: format!("{claim}{blocked}{order}"),
+            claim: format!("{claim}{order}"),
+            mark: format!(
+                "UPDATE {t} SET {published} = {NOW} \
+                 WHERE {seq} IN (SELECT value FROM json_each(?1)) AND {published} IS NULL"
+            ),
+            delete: format!("DELETE FROM {t} WHERE {seq} IN (SELECT value FROM json_each(?1))"),
+            failure: format!(
+                "UPDATE {t} SET {attempts} = {attempts} + 1, {last_error} = ?2, \
+                 {failed} = CASE WHEN ?3 THEN {NOW} ELSE {failed} END \
+                 WHERE {seq} = ?1 AND {published} IS NULL"
+            ),
+            retention: format!(
+                "DELETE FROM {t} WHERE {published} IS NOT NULL \
+                 AND {published} < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)"
+            ),
+            status: format!(
+                "SELECT coalesce(sum({pending}), 0), coalesce(sum({published} IS NOT NULL), 0), \
+                 coalesce(sum({failed} IS NOT NULL AND {published} IS NULL), 0) FROM {t}"
+            ),
+            oldest: format!(
+                "SELECT {}, {seq} FROM {t} WHERE {pending} ORDER BY {seq} LIMIT 1",
+                table.occurred_expr(Dialect::Sqlite)
+            ),
+        }
+    }
+}
+
+fn text(value: ValueRef<'_>) -> Option<String> {
+    match value {
+        ValueRef::Null => None,
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(f) => Some(f.to_string()),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+    }
+}
+
+fn json_list(seqs: &[i64]) -> String {
+    let items: Vec<String> = seqs.iter().map(i64::to_string).collect();
+    format!("[{}]", items.join(","))
+}
+
+fn fatal(path: &Path, e: impl std::fmt::Display) -> SourceError {
+    SourceError::fatal(format!("SQLite {}: {e}", path.display()))
+}
+
+fn classify(path: &Path, e: rusqlite::Error) -> SourceError {
+    let busy = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    if busy {
+        SourceError::transient(format!("SQLite {}: {e}", path.display()))
+    } else {
+        fatal(path, e)
+    }
+}
+
+impl Source for SqliteSource {
+    async fn connect(&mut self) -> Result<(), SourceError> {
+        let path = self.path.clone();
+        let connection = tokio::task::spawn_blocking(move || {
+            // No CREATE: a relay pointed at a file that does not exist says so.
+            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let connection =
+                Connection::open_with_flags(&path, flags).map_err(|e| fatal(&path, e))?;
+            connection
+                .busy_timeout(Duration::from_secs(5))
+                .map_err(|e| fatal(&path, e))?;
+            Ok::<_, SourceError>(connection)
+        })
+        .await
+        .map_err(|e| SourceError::fatal(format!("SQLite task: {e}")))??;
+        self.connection = Some(Arc::new(Mutex::new(connection)));
+        Ok(())
+    }
+
+    async fn claim(
+        &mut self,
+        options: ClaimOptions,
+        exclude: &[i64],
+    ) -> Result<Vec<Row>, SourceError> {
+        let sql = if options.skip_blocked_keys {
+            self.sql.claim_blocked.clone()
+        } else {
+            self.sql.claim.clone()
+        };
+        let exclude = json_list(exclude);
+        let limit = i64::try_from(options.limit).unwrap_or(i64::MAX);
+        self.with(move |c| {
+            let mut statement = c.prepare_cached(&sql)?;
+            let rows = statement.query_map(params![options.after, exclude, limit], |r| {
+                Ok(Row {
+                    seq: r.get(0)?,
+                    key: text(r.get_ref(1)?).unwrap_or_default(),
+                    bucket: 0,
+                    attempts: r.get(2)?,
+                    fields: RowFields::from_columns(
+                        (3..16).map(|i| r.get_ref(i).ok().and_then(text)),
+                    ),
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn mark_published(&mut self, seqs: &[i64], delete: bool) -> Result<(), SourceError> {
+        let sql = if delete {
+            self.sql.delete.clone()
+        } else {
+            self.sql.mark.clone()
+        };
+        let list = json_list(seqs);
+        self.with(move |c| c.prepare_cached(&sql)?.execute([list]).map(drop))
+            .await
+    }
+
+    async fn record_failure(
+        &mut self,
+        seq: i64,
+        error: &str,
+        give_up: bool,
+    ) -> Result<(), SourceError> {
+        let sql = self.sql.failure.clone();
+        let error = error.to_owned();
+        self.with(move |c| {
+            c.prepare_cached(&sql)?
+                .execute(params![seq, error, give_up])
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn delete_published(&mut self, age: Duration) -> Result<u64, SourceError> {
+        let sql = self.sql.retention.clone();
+        let modifier = format!("-{:.3} seconds", age.as_secs_f64());
+        self.with(move |c| {
+            c.prepare_cached(&sql)?
+                .execute([modifier])
+                .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn status(&mut self) -> Result<Status, SourceError> {
+        let (status, oldest) = (self.sql.status.clone(), self.sql.oldest.clone());
+        let (counts, occurred) = self
+            .with(move |c| {
+                let counts = c.query_row(&status, [], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })?;
+                let occurred = c
+                    .query_row(&oldest, [], |r| {
+                        Ok(Some((text(r.get_ref(0)?), r.get::<_, i64>(1)?)))
+                    })
+                    .or_else(|e| match e {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                        e => Err(e),
+                    })?;
+                Ok((counts, occurred))
+            })
+            .await?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(Status {
+            pending: count(counts.0),
+            published: count(counts.1),
+            failed: count(counts.2),
+            oldest_pending_age_seconds: occurred
+                .as_ref()
+                .map(|(t, _)| t.as_deref().map_or(0.0, crate::source::age_of)),
+            oldest_pending_seq: occurred.map(|(_, seq)| seq),
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("SQLite {} table {}", self.path.display(), self.table.name())
+    }
+}

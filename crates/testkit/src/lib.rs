@@ -1,0 +1,28 @@
+//! Real servers for tests: a PostgreSQL 15 server of the test's own ([`Postgres`]) and
+//! librdkafka's mock Kafka cluster ([`Broker`]) that a test can take down and bring back, with
+//! a reader that returns every message of a topic ([`read_topic`]), and a strict reader of the
+//! Prometheus text format ([`prometheus::parse`]).
+//!
+//! ```no_run
+//! let mut pg = testkit::Postgres::start().unwrap();
+//! pg.psql("create table t (n int); insert into t values (1)").unwrap();
+//! pg.restart().unwrap();
+//! assert_eq!(pg.psql("select n from t").unwrap(), "1");
+//!
+//! let broker = testkit::Broker::start().unwrap();
+//! broker.create_topic("events", 3).unwrap();
+//! let messages = testkit::read_topic(&broker.bootstrap_servers(), "events").unwrap();
+//! assert!(messages.is_empty());
+//! ```
+
+mod broker;
+mod postgres;
+pub mod prometheus;
+
+pub use broker::{Broker, Message, read_topic};
+pub use postgres::Postgres;
+
+/// The SQLite driver (bundled SQLite), for tests that write an SQLite outbox table.
+pub use rusqlite;
+/// Temporary files and directories.
+pub use tempfile;
