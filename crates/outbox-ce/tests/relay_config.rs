@@ -4,6 +4,13 @@
 //! the database or the broker, no SQLite file is created. Values in range take effect: the
 //! retry count decides how often a message the broker refuses for good is tried.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::io::ErrorKind;

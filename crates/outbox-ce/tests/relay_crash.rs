@@ -7,6 +7,13 @@
 //! run): one a random time after start, the others when the count of published rows passes a
 //! random point of each quarter of the run.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use common::relay::{Db, Relay, Rng, check_delivery, status, topic_name, wait_for};

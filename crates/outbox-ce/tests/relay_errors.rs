@@ -2,6 +2,13 @@
 //! goes to the dead-letter topic when one is named, and the later rows of its key go on; with
 //! `--on-failure block` they are held instead, and other keys go on.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use common::relay::{Db, Relay, Row, ce_id, event_id, status, topic_name};

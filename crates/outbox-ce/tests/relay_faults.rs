@@ -2,6 +2,13 @@
 //! fails, every row is published afterwards, order per key holds; `/health` reports the broker
 //! outage as `unhealthy` with HTTP 503 and recovers.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,6 +3,13 @@
 //! `--log-format json` logs python-outbox-core's event names, and `OUTBOX_ENABLE_METRICS` /
 //! `OUTBOX_ENABLE_HEALTH_CHECK` turn the endpoints off.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use common::relay::{Db, Relay, free_addr, http_get, http_get_typed, status, topic_name, wait_for};

@@ -2,6 +2,13 @@
 //! run stops claiming, marks every acknowledged message and exits 0, so nothing is published
 //! twice afterwards; `--to stdout` writes exactly what `encode` writes for the same events.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::collections::HashSet;

@@ -2,6 +2,13 @@
 //! one is killed with SIGKILL in the middle of the run, the other two take its keys over and
 //! every row ends published.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};

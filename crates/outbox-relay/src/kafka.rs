@@ -132,7 +132,11 @@ impl Sink for KafkaSink {
                 }
             },
         };
-        match self.producer.send_result(message.to_record(topic)) {
+        let record = match message.to_record(topic) {
+            Ok(record) => record,
+            Err(e) => return Box::pin(std::future::ready(Err(SinkError::permanent(e)))),
+        };
+        match self.producer.send_result(record) {
             Ok(delivery) => {
                 let state = self.state.clone();
                 Box::pin(async move {

@@ -226,10 +226,11 @@ impl Metrics {
             "pending_count": self.pending.load(Ordering::Relaxed),
             "oldest_event_age_seconds": oldest,
         });
-        let statuses = [&database["status"], &broker["status"], &lag["status"]];
-        let status = if statuses.iter().any(|s| *s == "unhealthy") {
+        let statuses = [&database, &broker, &lag].map(|check| check.get("status"));
+        let is = |status: &str| statuses.iter().any(|s| s.is_some_and(|s| s == status));
+        let status = if is("unhealthy") {
             "unhealthy"
-        } else if statuses.iter().any(|s| *s == "degraded") {
+        } else if is("degraded") {
             "degraded"
         } else {
             "healthy"

@@ -1,6 +1,7 @@
 //! The outbox table: its columns, how an existing table's columns map onto them, and the DDL
 //! of each dialect.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A database dialect.
@@ -13,7 +14,7 @@ pub enum Dialect {
 }
 
 /// A column the relay reads or writes, by its default name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Field {
     /// `seq`: insertion order, the order within a key.
@@ -122,10 +123,6 @@ impl Field {
         )
     }
 
-    fn index(self) -> usize {
-        FIELDS.iter().position(|f| *f == self).unwrap_or(0)
-    }
-
     fn ddl(self, dialect: Dialect) -> &'static str {
         use Dialect::{Postgres as P, Sqlite as S};
         match (self, dialect) {
@@ -175,7 +172,8 @@ impl std::error::Error for SchemaError {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
     name: String,
-    columns: Vec<Option<String>>,
+    /// Where each field lives; a field absent from the map has no column.
+    columns: BTreeMap<Field, String>,
     message: Option<String>,
 }
 
@@ -186,7 +184,7 @@ impl Default for Table {
     fn default() -> Self {
         Table {
             name: DEFAULT_TABLE.to_owned(),
-            columns: FIELDS.iter().map(|f| Some(f.name().to_owned())).collect(),
+            columns: FIELDS.iter().map(|f| (*f, f.name().to_owned())).collect(),
             message: None,
         }
     }
@@ -224,7 +222,7 @@ impl Table {
                     "column `{field}` is required; it cannot be left out"
                 )));
             }
-            self.columns[field.index()] = None;
+            self.columns.remove(&field);
             return Ok(());
         }
         if !is_identifier(column) {
@@ -232,7 +230,7 @@ impl Table {
                 "column `{column}` for `{field}`: use letters, digits and `_`"
             )));
         }
-        self.columns[field.index()] = Some(column.to_owned());
+        self.columns.insert(field, column.to_owned());
         Ok(())
     }
 
@@ -278,11 +276,11 @@ impl Table {
             .into_iter()
             .chain([Field::Payload, Field::PartitionKey])
         {
-            self.columns[field.index()] = None;
+            self.columns.remove(&field);
         }
         for field in [Field::Traceparent, Field::Tracestate] {
-            if self.columns[field.index()].as_deref() == Some(field.name()) {
-                self.columns[field.index()] = None;
+            if self.columns.get(&field).map(String::as_str) == Some(field.name()) {
+                self.columns.remove(&field);
             }
         }
         Ok(self)
@@ -300,7 +298,7 @@ impl Table {
 
     /// The column `field` is read from, if any.
     pub fn column(&self, field: Field) -> Option<&str> {
-        self.columns.get(field.index()).and_then(|c| c.as_deref())
+        self.columns.get(&field).map(String::as_str)
     }
 
     /// The table name, quoted.
@@ -399,10 +397,14 @@ impl Table {
             (Some(m), Dialect::Postgres) => format!("{}::text", quote(m)),
             (Some(m), Dialect::Sqlite) => quote(m),
         };
+        let int8 = |column: String| match dialect {
+            Dialect::Postgres => format!("{column}::int8"),
+            Dialect::Sqlite => column,
+        };
         let mut list = vec![
-            format!("{}", self.col(Field::Seq)),
+            int8(self.col(Field::Seq)),
             format!("{} AS relay_key", self.key_expr(dialect)),
-            self.col(Field::Attempts),
+            int8(self.col(Field::Attempts)),
         ];
         list.extend(
             EVENT_FIELDS
@@ -416,10 +418,6 @@ impl Table {
                 .map(text),
         );
         list.push(message);
-        if dialect == Dialect::Postgres {
-            list[0] = format!("{}::int8", list[0]);
-            list[2] = format!("{}::int8", list[2]);
-        }
         list.join(", ")
     }
 

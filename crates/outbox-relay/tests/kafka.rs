@@ -2,6 +2,13 @@
 //! marked; a message the broker refuses for good fails its row after the retries, the key
 //! goes on, and the failed row reaches the dead-letter topic.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use common::*;

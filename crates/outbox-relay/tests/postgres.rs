@@ -1,6 +1,13 @@
 //! The relay on a real PostgreSQL 15 server: end to end, `NOTIFY` wakes a waiting relay at
 //! once, and relays share the key buckets and take over those of a relay that is gone.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -2,6 +2,13 @@
 //! marked, each mode and profile as `outbox-ce encode` writes it, trace context, invalid rows,
 //! column mapping and the whole-message column.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use common::*;

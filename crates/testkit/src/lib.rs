@@ -15,6 +15,14 @@
 //! assert!(messages.is_empty());
 //! ```
 
+// A test harness: a broken assumption about the servers it runs should fail the test loudly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod broker;
 mod postgres;
 pub mod prometheus;
