@@ -9,8 +9,9 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use outbox_cloudevents::Message;
@@ -271,6 +272,11 @@ impl<S: Source, K: Sink> Engine<S, K> {
             serde_json::json!({"source": self.source.describe(), "sink": self.sink.describe()}),
         );
         let stopped_by_signal = loop {
+            // A shutdown request is seen here too, not only when the loop waits: with a
+            // backlog there is always something to do.
+            if ready_now(shutdown.as_mut()).await {
+                break true;
+            }
             // Deliveries that completed.
             while let Some(done) = self.inflight.try_join_next() {
                 if let Ok(outcome) = done {
@@ -815,7 +821,12 @@ impl<S: Source, K: Sink> Engine<S, K> {
 
     /// A row left memory without being published or failed (given up bucket, lost
     /// connection, shutdown): it stays pending in the table.
+    ///
+    /// The cursor may be past it, so the next claim starts from the start of the table: a
+    /// claim after the cursor would find later rows of its key without it, and send them
+    /// first.
     fn forget(&mut self, seq: i64, batch: u64) {
+        self.full_due = true;
         self.seqs.remove(&seq);
         if let Some(b) = self.batches.get_mut(&batch) {
             b.remaining = b.remaining.saturating_sub(1);
@@ -962,6 +973,11 @@ impl<S: Source, K: Sink> Engine<S, K> {
         );
         Ok(())
     }
+}
+
+/// Whether `future` has completed, polled once without waiting.
+async fn ready_now(mut future: Pin<&mut impl Future<Output = ()>>) -> bool {
+    std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx).is_ready())).await
 }
 
 fn backoff(first: Duration, n: u32, max: Duration) -> Duration {

@@ -528,12 +528,22 @@ mod tests {
         let mut unique = asked.clone();
         unique.sort_unstable();
         unique.dedup();
-        assert_eq!(unique.len(), asked.len(), "every value has a name of its own");
+        assert_eq!(
+            unique.len(),
+            asked.len(),
+            "every value has a name of its own"
+        );
         // The claim selects each of them under that name.
-        for dialect in [crate::schema::Dialect::Postgres, crate::schema::Dialect::Sqlite] {
+        for dialect in [
+            crate::schema::Dialect::Postgres,
+            crate::schema::Dialect::Sqlite,
+        ] {
             let list = table.select_list(dialect);
             for name in &asked {
-                assert!(list.contains(&format!(" AS \"{name}\"")), "{name} in {list}");
+                assert!(
+                    list.contains(&format!(" AS \"{name}\"")),
+                    "{name} in {list}"
+                );
             }
         }
     }
