@@ -538,13 +538,10 @@ impl<S: Source, K: Sink> Engine<S, K> {
                 dead_letter_message(&entry.row, &self.table, error),
             ),
             None => {
-                let encoded = entry.row.check(&self.table).and_then(|()| {
-                    entry
-                        .row
-                        .to_event()
-                        .and_then(|e| self.encoder.encode(&e))
-                        .map_err(|e| e.to_string())
-                });
+                let encoded = entry
+                    .row
+                    .event(&self.table)
+                    .and_then(|e| self.encoder.encode(&e).map_err(|e| e.to_string()));
                 match encoded {
                     Ok(message) => (Target::Main, message),
                     Err(error) => {

@@ -18,7 +18,7 @@ pub struct Row {
     /// The row's `seq`.
     pub seq: i64,
     /// Its partition key: `partition_key`, else `aggregate_id` (computed by the database);
-    /// `None` when both are `NULL`, and then the row fails (see [`Row::check`]).
+    /// `None` when both are `NULL`, and then the row fails (see [`Row::event`]).
     pub key: Option<String>,
     /// The bucket of its key (see the crate docs); always 0 for SQLite.
     pub bucket: i32,
@@ -27,7 +27,7 @@ pub struct Row {
     /// The event columns, as text, `None` for SQL `NULL` or a column the table lacks.
     pub fields: RowFields,
     /// Why a column of the row could not be read as text, naming the column (text that is
-    /// not UTF-8, for example); the row then fails with this error (see [`Row::check`]).
+    /// not UTF-8, for example); the row then fails with this error (see [`Row::event`]).
     pub unreadable: Option<String>,
 }
 
@@ -143,28 +143,35 @@ impl RowFields {
 }
 
 impl Row {
-    /// Whether the row was read whole: `Err` with [`Row::unreadable`], or when it has no
-    /// partition key, an error naming the columns the key is read from.
+    /// The outbox event the row holds, as the relay sends it: [`Row::to_event`], after
+    /// checking that the row was read whole.
     ///
     /// # Errors
-    /// The error text the row fails with.
-    pub fn check(&self, table: &Table) -> Result<(), String> {
+    /// The text the row fails with: [`Row::unreadable`]; a `NULL` payload, naming its
+    /// column; the library's error from [`Row::to_event`]; or, for a row without a partition
+    /// key, an error naming the columns the key is read from (for a table of
+    /// `to_message()` objects, after the library had its say on the message).
+    pub fn event(&self, table: &Table) -> Result<OutboxEvent<Payload>, String> {
         if let Some(e) = &self.unreadable {
             return Err(e.clone());
         }
-        if let (None, None) = (table.message_column(), &self.fields.payload) {
-            let column = table
-                .column(Field::Payload)
-                .unwrap_or(Field::Payload.name());
-            return Err(format!("column `{column}` is NULL"));
+        let keyless = || format!("the row has no partition key: {} NULL", table.key_source());
+        if table.message_column().is_none() {
+            if self.fields.payload.is_none() {
+                let column = table
+                    .column(Field::Payload)
+                    .unwrap_or(Field::Payload.name());
+                return Err(format!("column `{column}` is NULL"));
+            }
+            if self.key.is_none() {
+                return Err(keyless());
+            }
         }
+        let event = self.to_event().map_err(|e| e.to_string())?;
         if self.key.is_none() {
-            return Err(format!(
-                "the row has no partition key: {} NULL",
-                table.key_source()
-            ));
+            return Err(keyless());
         }
-        Ok(())
+        Ok(event)
     }
 
     /// The outbox event the row holds, checked by the library: the same rules and the same
@@ -199,7 +206,7 @@ impl Row {
                     }
                 }
                 let json = serde_json::Value::Object(meta).to_string();
-                // A NULL payload (which `Row::check` names) is empty text here, which the
+                // A NULL payload (which `Row::event` names) is empty text here, which the
                 // library refuses as not JSON.
                 let payload = Payload::from_json(f.payload.as_deref().unwrap_or(""))?;
                 OutboxEvent::<Payload>::from_message_json(json.as_bytes())?.map_payload(|_| payload)
@@ -568,7 +575,7 @@ mod tests {
             unreadable: Some(error.clone()),
             ..row(good())
         };
-        assert_eq!(row.check(&table), Err(error));
+        assert_eq!(row.event(&table).unwrap_err(), error);
     }
 
     #[test]
@@ -578,23 +585,23 @@ mod tests {
             key: None,
             ..row(good())
         };
-        let error = keyless.check(&table).unwrap_err();
+        let error = keyless.event(&table).unwrap_err();
         assert!(
             error.contains("`partition_key`") && error.contains("`aggregate_id`"),
             "{error}"
         );
         let message = Table::default().with_message_column("body").unwrap();
-        let error = keyless.check(&message).unwrap_err();
+        let error = keyless.event(&message).unwrap_err();
         assert!(error.contains("message column `body`"), "{error}");
         let no_payload = row(RowFields {
             payload: None,
             ..good()
         });
         assert_eq!(
-            no_payload.check(&table),
-            Err("column `payload` is NULL".to_owned())
+            no_payload.event(&table).unwrap_err(),
+            "column `payload` is NULL"
         );
         assert!(no_payload.to_event().is_err());
-        assert_eq!(row(good()).check(&table), Ok(()));
+        assert!(row(good()).event(&table).is_ok());
     }
 }
