@@ -94,7 +94,7 @@ impl OutboxConfig {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let defaults = OutboxConfig::default();
-        let int = |flag: &str, given: Option<u64>, var: &str, min: u64, max: u64, default: u64| {
+        let int = |flag: &str, given: Option<u64>, var: &str, min: u32, max: u32, default: u32| {
             let (origin, value) = match (given, env(var)) {
                 (Some(v), _) => (flag.to_owned(), v),
                 (None, Some(text)) => {
@@ -106,13 +106,12 @@ impl OutboxConfig {
                 }
                 (None, None) => return Ok(default),
             };
-            if (min..=max).contains(&value) {
-                Ok(value)
-            } else {
-                Err(ConfigError {
+            match u32::try_from(value) {
+                Ok(v) if (min..=max).contains(&v) => Ok(v),
+                _ => Err(ConfigError {
                     origin,
                     message: format!("{value} is out of range: use {min} to {max}"),
-                })
+                }),
             }
         };
         let batch_size = int(
@@ -121,7 +120,7 @@ impl OutboxConfig {
             ENV_BATCH_SIZE,
             1,
             1000,
-            u64::from(defaults.batch_size),
+            defaults.batch_size,
         )?;
         let max_retry_count = int(
             "--max-retries",
@@ -129,7 +128,7 @@ impl OutboxConfig {
             ENV_MAX_RETRY_COUNT,
             0,
             100,
-            u64::from(defaults.max_retry_count),
+            defaults.max_retry_count,
         )?;
         let poll_interval = match (flags.poll_interval, env(ENV_POLL_INTERVAL)) {
             (Some(d), _) => {
@@ -141,9 +140,14 @@ impl OutboxConfig {
                 }
                 d
             }
-            (None, Some(_)) => {
-                Duration::from_secs(int("--poll-interval", None, ENV_POLL_INTERVAL, 1, 3600, 5)?)
-            }
+            (None, Some(_)) => Duration::from_secs(u64::from(int(
+                "--poll-interval",
+                None,
+                ENV_POLL_INTERVAL,
+                1,
+                3600,
+                5,
+            )?)),
             (None, None) => defaults.poll_interval,
         };
         let retry_backoff_multiplier =
@@ -166,9 +170,9 @@ impl OutboxConfig {
             }),
         };
         Ok(OutboxConfig {
-            batch_size: u32::try_from(batch_size).unwrap_or(defaults.batch_size),
+            batch_size,
             poll_interval,
-            max_retry_count: u32::try_from(max_retry_count).unwrap_or(defaults.max_retry_count),
+            max_retry_count,
             retry_backoff_multiplier,
             enable_metrics: boolean(ENV_ENABLE_METRICS, defaults.enable_metrics)?,
             enable_health_check: boolean(ENV_ENABLE_HEALTH_CHECK, defaults.enable_health_check)?,

@@ -9,8 +9,9 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use outbox_cloudevents::Message;
@@ -154,7 +155,23 @@ struct Batch {
     remaining: u64,
 }
 
-type Outcome = (String, i64, Route, Instant, Result<(), SinkError>);
+/// A partition key, by which rows are queued; `None` for rows without one, which fail.
+type Key = Option<String>;
+
+/// Where a message went: the topic, or the dead-letter topic and why.
+enum Target {
+    Main,
+    DeadLetter(String),
+}
+
+/// A delivery that completed.
+struct Outcome {
+    key: Key,
+    seq: i64,
+    target: Target,
+    sent: Instant,
+    result: Result<(), SinkError>,
+}
 
 /// Moves rows from a source to a sink.
 pub struct Engine<S: Source, K: Sink> {
@@ -166,10 +183,10 @@ pub struct Engine<S: Source, K: Sink> {
     metrics: Arc<Metrics>,
     logger: Logger,
 
-    keys: HashMap<String, KeyQueue>,
+    keys: HashMap<Key, KeyQueue>,
     seqs: HashSet<i64>,
-    ready: VecDeque<String>,
-    retries: BinaryHeap<Reverse<(Instant, String)>>,
+    ready: VecDeque<Key>,
+    retries: BinaryHeap<Reverse<(Instant, Key)>>,
     inflight: JoinSet<Outcome>,
     /// Rows acknowledged and not yet marked: seq, batch, when acknowledged.
     acked: Vec<(i64, u64, Instant)>,
@@ -255,6 +272,11 @@ impl<S: Source, K: Sink> Engine<S, K> {
             serde_json::json!({"source": self.source.describe(), "sink": self.sink.describe()}),
         );
         let stopped_by_signal = loop {
+            // A shutdown request is seen here too, not only when the loop waits: with a
+            // backlog there is always something to do.
+            if ready_now(shutdown.as_mut()).await {
+                break true;
+            }
             // Deliveries that completed.
             while let Some(done) = self.inflight.try_join_next() {
                 if let Ok(outcome) = done {
@@ -498,7 +520,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
     }
 
     /// Sends the head of a key, or fails it at once when it is not a valid event.
-    async fn dispatch(&mut self, key: String) -> Result<(), RelayError> {
+    async fn dispatch(&mut self, key: Key) -> Result<(), RelayError> {
         let Some(queue) = self.keys.get_mut(&key) else {
             return Ok(());
         };
@@ -510,38 +532,59 @@ impl<S: Source, K: Sink> Engine<S, K> {
             return Ok(());
         };
         let seq = entry.row.seq;
-        let (route, message) = match &entry.dead_letter {
+        let (target, message) = match &entry.dead_letter {
             Some(error) => (
-                Route::DeadLetter,
+                Target::DeadLetter(error.clone()),
                 dead_letter_message(&entry.row, &self.table, error),
             ),
-            None => match entry.row.to_event().and_then(|e| self.encoder.encode(&e)) {
-                Ok(message) => (Route::Main, message),
-                Err(e) => {
-                    // Not a valid outbox event: no retry can help.
-                    let error = e.to_string();
-                    if self.options.dead_letter {
-                        let message = dead_letter_message(&entry.row, &self.table, &error);
-                        entry.dead_letter = Some(error);
-                        (Route::DeadLetter, message)
-                    } else {
-                        return self.give_up(&key, &error).await;
+            None => {
+                let encoded = entry
+                    .row
+                    .event(&self.table)
+                    .and_then(|e| self.encoder.encode(&e).map_err(|e| e.to_string()));
+                match encoded {
+                    Ok(message) => (Target::Main, message),
+                    Err(error) => {
+                        // Not a valid outbox event: no retry can help.
+                        if self.options.dead_letter {
+                            let message = dead_letter_message(&entry.row, &self.table, &error);
+                            entry.dead_letter = Some(error.clone());
+                            (Target::DeadLetter(error), message)
+                        } else {
+                            return self.give_up(&key, &error).await;
+                        }
                     }
                 }
-            },
+            }
         };
         queue.state = State::InFlight;
+        let route = match target {
+            Target::Main => Route::Main,
+            Target::DeadLetter(_) => Route::DeadLetter,
+        };
         let delivery = self.sink.send(route, &message);
         let sent = Instant::now();
         self.inflight.spawn(async move {
             let result = delivery.await;
-            (key, seq, route, sent, result)
+            Outcome {
+                key,
+                seq,
+                target,
+                sent,
+                result,
+            }
         });
         Ok(())
     }
 
     async fn on_delivery(&mut self, outcome: Outcome) -> Result<(), RelayError> {
-        let (key, seq, route, sent, result) = outcome;
+        let Outcome {
+            key,
+            seq,
+            target,
+            sent,
+            result,
+        } = outcome;
         let Some(queue) = self.keys.get_mut(&key) else {
             return Ok(());
         };
@@ -552,7 +595,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
             return Ok(());
         }
         queue.state = State::Idle;
-        if queue.orphan && !(route == Route::Main && result.is_ok()) {
+        if queue.orphan && !(matches!(target, Target::Main) && result.is_ok()) {
             // Its bucket was given up (or its key is held): no retry, no dead letter here;
             // the row stays pending for its owner.
             if let Some(queue) = self.keys.remove(&key) {
@@ -562,8 +605,8 @@ impl<S: Source, K: Sink> Engine<S, K> {
             }
             return Ok(());
         }
-        match result {
-            Ok(()) if route == Route::Main => {
+        match (result, target) {
+            (Ok(()), Target::Main) => {
                 self.metrics.latency(sent.elapsed());
                 let entry = queue.entries.pop_front();
                 if let Some(entry) = entry {
@@ -587,27 +630,23 @@ impl<S: Source, K: Sink> Engine<S, K> {
                 self.after_head(key);
                 Ok(())
             }
-            Ok(()) => {
+            (Ok(()), Target::DeadLetter(error)) => {
                 // On the dead-letter topic: now the row is failed.
-                let error = entry.dead_letter.clone().unwrap_or_default();
                 self.give_up(&key, &error).await
             }
-            Err(e) if e.kind == SinkErrorKind::Fatal => Err(RelayError::Sink(e)),
-            Err(e) if e.kind == SinkErrorKind::Transient => {
+            (Err(e), _) if e.kind == SinkErrorKind::Fatal => Err(RelayError::Sink(e)),
+            (Err(e), _) if e.kind == SinkErrorKind::Transient => {
                 entry.transient += 1;
                 let wait = backoff(TRANSIENT_FIRST, entry.transient, TRANSIENT_MAX);
                 self.metrics.retried();
                 self.wait(key, wait);
                 Ok(())
             }
-            Err(e) if route == Route::DeadLetter => {
-                let error = format!(
-                    "{}; the dead-letter topic refused it too: {e}",
-                    entry.dead_letter.clone().unwrap_or_default()
-                );
+            (Err(e), Target::DeadLetter(error)) => {
+                let error = format!("{error}; the dead-letter topic refused it too: {e}");
                 self.give_up(&key, &error).await
             }
-            Err(e) => {
+            (Err(e), Target::Main) => {
                 let attempts = entry.row.attempts + 1;
                 let max = i64::from(self.options.config.max_retry_count);
                 if attempts > max {
@@ -636,7 +675,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
         }
     }
 
-    fn wait(&mut self, key: String, wait: Duration) {
+    fn wait(&mut self, key: Key, wait: Duration) {
         if let Some(queue) = self.keys.get_mut(&key) {
             queue.state = State::Waiting;
             self.retries.push(Reverse((Instant::now() + wait, key)));
@@ -644,7 +683,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
     }
 
     /// After the head of a key settled: the next row goes, or the key leaves memory.
-    fn after_head(&mut self, key: String) {
+    fn after_head(&mut self, key: Key) {
         let Some(queue) = self.keys.get_mut(&key) else {
             return;
         };
@@ -666,7 +705,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
     }
 
     /// Marks the head of a key failed, then goes on with the key or holds it.
-    async fn give_up(&mut self, key: &str, error: &str) -> Result<(), RelayError> {
+    async fn give_up(&mut self, key: &Key, error: &str) -> Result<(), RelayError> {
         let Some(queue) = self.keys.get_mut(key) else {
             return Ok(());
         };
@@ -698,7 +737,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
             b.remaining = b.remaining.saturating_sub(1);
         }
         self.finish_batch(batch);
-        self.after_head(key.to_owned());
+        self.after_head(key.clone());
         Ok(())
     }
 
@@ -779,7 +818,12 @@ impl<S: Source, K: Sink> Engine<S, K> {
 
     /// A row left memory without being published or failed (given up bucket, lost
     /// connection, shutdown): it stays pending in the table.
+    ///
+    /// The cursor may be past it, so the next claim starts from the start of the table: a
+    /// claim after the cursor would find later rows of its key without it, and send them
+    /// first.
     fn forget(&mut self, seq: i64, batch: u64) {
+        self.full_due = true;
         self.seqs.remove(&seq);
         if let Some(b) = self.batches.get_mut(&batch) {
             b.remaining = b.remaining.saturating_sub(1);
@@ -875,14 +919,11 @@ impl<S: Source, K: Sink> Engine<S, K> {
         while !self.inflight.is_empty() {
             match tokio::time::timeout_at(deadline, self.inflight.join_next()).await {
                 Ok(Some(Ok(outcome))) => {
-                    let (key, seq, route, sent, result) = outcome;
-                    match (&result, route) {
-                        (Ok(()), Route::Main) => {
-                            self.on_delivery((key, seq, route, sent, result)).await?;
-                        }
+                    match (&outcome.result, &outcome.target) {
+                        (Ok(()), Target::Main) => self.on_delivery(outcome).await?,
                         _ => {
                             // No retry, no dead letter now: the row stays pending.
-                            if let Some(queue) = self.keys.remove(&key) {
+                            if let Some(queue) = self.keys.remove(&outcome.key) {
                                 for e in queue.entries {
                                     self.forget(e.row.seq, e.batch);
                                 }
@@ -931,18 +972,24 @@ impl<S: Source, K: Sink> Engine<S, K> {
     }
 }
 
+/// Whether `future` has completed, polled once without waiting.
+async fn ready_now(mut future: Pin<&mut impl Future<Output = ()>>) -> bool {
+    std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx).is_ready())).await
+}
+
 fn backoff(first: Duration, n: u32, max: Duration) -> Duration {
     first
         .saturating_mul(1u32 << n.saturating_sub(1).min(16))
         .min(max)
 }
 
-/// The dead-letter message of a row: key = the row's partition key, value = the row as JSON
+/// The dead-letter message of a row: key = the row's partition key (none when it has none),
+/// value = the row as JSON
 /// ([`Row::to_dead_letter_json`]), headers `outbox-error` (why it failed), `outbox-seq` and
 /// `outbox-table`.
 fn dead_letter_message(row: &Row, table: &Table, error: &str) -> Message {
     Message {
-        key: Some(row.key.as_bytes().to_vec()),
+        key: row.key.as_ref().map(|k| k.as_bytes().to_vec()),
         headers: vec![
             outbox_cloudevents::Header::new("outbox-error", error.to_owned()),
             outbox_cloudevents::Header::new("outbox-seq", row.seq.to_string()),

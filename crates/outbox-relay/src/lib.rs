@@ -49,7 +49,11 @@
 //!   the wire; `jsonb` is accepted but PostgreSQL stores it parsed, so key order, white space
 //!   and duplicate keys are lost before the relay reads it.
 //! - A row is read into an outbox event by the library's own `to_message()` reader
-//!   ([`Row::to_event`]), so a bad row fails with the library's error text.
+//!   ([`Row::to_event`]), so a bad row fails with the library's error text. Each value is
+//!   selected under a name of its own and read by that name. A value that cannot be read as
+//!   text (SQLite text or a blob that is not UTF-8), a `NULL` payload, or a row whose key
+//!   columns are all `NULL` fails the row with an error naming the column ([`Row::event`]);
+//!   nothing is sent altered or with an empty key.
 //! - `attempts` counts failed attempts (a refusal by the broker, an invalid row); a
 //!   published row keeps the count it had.
 //!
@@ -66,8 +70,10 @@
 //!    failed. Many keys are in flight at once. Pipelining one key is not safe even with the
 //!    idempotent producer: a message refused for good (too large) while later messages of
 //!    its partition were already sent would put the later rows on the topic first. A relay
-//!    that loses its database connection or gives up a bucket drops the rows it has not sent;
-//!    the next owner starts from the first unpublished row of each key, and sends it only
+//!    that loses its database connection or gives up a bucket drops the rows it has not sent
+//!    (and its next claim starts from the start of the table, so that no later row of their
+//!    key is sent before them); the next owner starts from the first unpublished row of each
+//!    key, and sends it only
 //!    after the earlier one was acknowledged, so the first delivery of each row follows the
 //!    first delivery of the row before it. Rows are ordered as committed: a row committed
 //!    after a later `seq` of its key was published is sent when found (a full claim from the
@@ -96,7 +102,8 @@
 //! 6. **Throughput.** Batches of `batch_size` rows, every key pipelined, marks one statement
 //!    a pass. Memory is bounded by the window whatever the backlog.
 //! 7. **Running.** `once` claims until nothing is left and returns. Otherwise, on the
-//!    shutdown signal the engine stops claiming, drops rows not yet sent, waits for the
+//!    shutdown signal (seen at every turn of the loop, also while a backlog drains) the engine
+//!    stops claiming, drops rows not yet sent, waits for the
 //!    acknowledgements in flight up to the shutdown timeout (default 25 s), marks them and
 //!    returns; messages still unacknowledged then are left unmarked and are published again
 //!    by the next run. A lost database connection is retried with backoff (100 ms doubling to

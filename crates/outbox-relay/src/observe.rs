@@ -206,8 +206,7 @@ impl Metrics {
             let error = self
                 .database_error
                 .lock()
-                .map(|e| e.clone())
-                .unwrap_or_default();
+                .map_or_else(|poisoned| poisoned.into_inner().clone(), |e| e.clone());
             serde_json::json!({"status": "unhealthy", "error": error})
         };
         let broker = match broker().await {

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Statement};
 
-use crate::schema::{Dialect, Field, Table, quote};
+use crate::schema::{BUCKET_AS, Dialect, Field, KEY_AS, MESSAGE_AS, TEXT_FIELDS, Table, quote};
 use crate::source::{ClaimOptions, Row, RowFields, Source, SourceError, Status};
 
 /// The number of buckets keys are hashed into: the most relays that can share one table.
@@ -168,6 +168,8 @@ impl Session {
         }
         let claim = client.prepare(&sql.claim).await.map_err(classify)?;
         let claim_blocked = client.prepare(&sql.claim_blocked).await.map_err(classify)?;
+        check_claim(&claim)?;
+        check_claim(&claim_blocked)?;
         let mark = client.prepare(&sql.mark).await.map_err(classify)?;
         let delete = client.prepare(&sql.delete).await.map_err(classify)?;
         let failure = client.prepare(&sql.failure).await.map_err(classify)?;
@@ -195,9 +197,10 @@ impl Sql {
         let key = table.key_expr(Dialect::Postgres);
         let bucket = format!("(((hashtext({key}) % {BUCKETS}) + {BUCKETS}) % {BUCKETS})");
         let claim = format!(
-            "SELECT {}, {bucket}::int4 FROM {t} AS o WHERE {pending} AND {seq} > $1 \
+            "SELECT {}, {bucket}::int4 AS {} FROM {t} AS o WHERE {pending} AND {seq} > $1 \
              AND {bucket} = ANY($2::int4[]) AND NOT ({seq} = ANY($3::int8[]))",
-            table.select_list(Dialect::Postgres)
+            table.select_list(Dialect::Postgres),
+            quote(BUCKET_AS),
         );
         let blocked = format!(
             " AND NOT EXISTS (SELECT 1 FROM {t} AS f WHERE f.{failed} IS NOT NULL \
@@ -205,7 +208,8 @@ impl Sql {
             table.key_expr_at(Dialect::Postgres, "f"),
             table.key_expr_at(Dialect::Postgres, "o"),
         );
-        let order = format!(" ORDER BY {seq} LIMIT $4");
+        // Qualified, so that no name the claim selects a value as can stand for it.
+        let order = format!(" ORDER BY o.{seq} LIMIT $4");
         Sql {
             claim_blocked: format!("{claim}{blocked}{order}"),
             claim: format!("{claim}{order}"),
@@ -224,12 +228,14 @@ impl Sql {
                  AND {published} < now() - make_interval(secs => $1)"
             ),
             status: format!(
-                "SELECT count(*) FILTER (WHERE {pending}), \
-                 count(*) FILTER (WHERE {published} IS NOT NULL), \
-                 count(*) FILTER (WHERE {failed} IS NOT NULL AND {published} IS NULL) FROM {t}"
+                "SELECT count(*) FILTER (WHERE {pending}) AS pending, \
+                 count(*) FILTER (WHERE {published} IS NOT NULL) AS published, \
+                 count(*) FILTER (WHERE {failed} IS NOT NULL AND {published} IS NULL) AS failed \
+                 FROM {t}"
             ),
             oldest: format!(
-                "SELECT {}, {seq}::int8 FROM {t} WHERE {pending} ORDER BY {seq} LIMIT 1",
+                "SELECT {} AS occurred_at, {seq}::int8 AS seq FROM {t} AS o WHERE {pending} \
+                 ORDER BY o.{seq} LIMIT 1",
                 table.occurred_expr(Dialect::Postgres)
             ),
         }
@@ -290,8 +296,53 @@ fn fnv(text: &str) -> i32 {
     i32::from_ne_bytes(hash.to_ne_bytes())
 }
 
-fn count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
+/// Checks that a claim selects every value a row is read from, by its name and of the type
+/// it is read as, so that reading a row can fail only on its own values.
+fn check_claim(statement: &Statement) -> Result<(), SourceError> {
+    use tokio_postgres::types::Type;
+    let int8 = [Field::Seq.selected_as(), Field::Attempts.selected_as()];
+    let text = TEXT_FIELDS
+        .iter()
+        .map(|f| f.selected_as())
+        .chain([KEY_AS, MESSAGE_AS]);
+    let expected = int8
+        .into_iter()
+        .map(|n| (n, Type::INT8))
+        .chain([(BUCKET_AS, Type::INT4)])
+        .chain(text.map(|n| (n, Type::TEXT)));
+    for (name, ty) in expected {
+        let found = statement.columns().iter().find(|c| c.name() == name);
+        match found {
+            Some(c) if *c.type_() == ty => {}
+            Some(c) => {
+                return Err(SourceError::fatal(format!(
+                    "PostgreSQL: the claim selects `{name}` as {}, not {ty}",
+                    c.type_()
+                )));
+            }
+            None => {
+                return Err(SourceError::fatal(format!(
+                    "PostgreSQL: the claim does not select `{name}`"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A value of a row that the statement selects as `name`, or a source error naming it.
+fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    name: &str,
+) -> Result<T, SourceError> {
+    row.try_get(name)
+        .map_err(|e| SourceError::fatal(format!("PostgreSQL: `{name}`: {}", error_text(&e))))
+}
+
+/// A count the database returned, which is never negative.
+fn count(row: &tokio_postgres::Row, name: &str) -> Result<u64, SourceError> {
+    let n: i64 = get(row, name)?;
+    u64::try_from(n).map_err(|_| SourceError::fatal(format!("PostgreSQL: `{name}` is {n}")))
 }
 
 impl Source for PostgresSource {
@@ -333,19 +384,34 @@ impl Source for PostgresSource {
             )
             .await
             .map_err(classify)?;
+        let table = &self.table;
         rows.iter()
             .map(|r| {
-                Ok(Row {
-                    seq: r.try_get(0).map_err(classify)?,
-                    key: r
-                        .try_get::<_, Option<String>>(1)
-                        .map_err(classify)?
-                        .unwrap_or_default(),
-                    attempts: r.try_get(2).map_err(classify)?,
-                    fields: RowFields::from_columns(
-                        (3..16).map(|i| r.try_get::<_, Option<String>>(i).ok().flatten()),
+                let (fields, unreadable) = RowFields::read(table, |name| {
+                    r.try_get::<_, Option<String>>(name)
+                        .map_err(|e| error_text(&e))
+                });
+                let key = r.try_get::<_, Option<String>>(KEY_AS);
+                let (key, unreadable) = match key {
+                    Ok(key) => (key, unreadable),
+                    Err(e) => (
+                        None,
+                        unreadable.or_else(|| {
+                            Some(format!(
+                                "the partition key ({}) cannot be read as text: {}",
+                                table.key_source(),
+                                error_text(&e)
+                            ))
+                        }),
                     ),
-                    bucket: r.try_get(16).map_err(classify)?,
+                };
+                Ok(Row {
+                    seq: get(r, Field::Seq.selected_as())?,
+                    key,
+                    attempts: get(r, Field::Attempts.selected_as())?,
+                    bucket: get(r, BUCKET_AS)?,
+                    fields,
+                    unreadable,
                 })
             })
             .collect()
@@ -399,21 +465,22 @@ impl Source for PostgresSource {
             .query_one(&status, &[])
             .await
             .map_err(classify)?;
-        let occurred = session
+        let occurred = match session
             .client
             .query_opt(&oldest, &[])
             .await
             .map_err(classify)?
-            .map(|r| {
-                (
-                    r.try_get::<_, Option<String>>(0).ok().flatten(),
-                    r.try_get::<_, i64>(1).unwrap_or(0),
-                )
-            });
+        {
+            Some(r) => Some((
+                get::<Option<String>>(&r, "occurred_at")?,
+                get::<i64>(&r, "seq")?,
+            )),
+            None => None,
+        };
         Ok(Status {
-            pending: count(counts.try_get(0).map_err(classify)?),
-            published: count(counts.try_get(1).map_err(classify)?),
-            failed: count(counts.try_get(2).map_err(classify)?),
+            pending: count(&counts, "pending")?,
+            published: count(&counts, "published")?,
+            failed: count(&counts, "failed")?,
             oldest_pending_age_seconds: occurred
                 .as_ref()
                 .map(|(t, _)| t.as_deref().map_or(0.0, crate::source::age_of)),
@@ -424,18 +491,17 @@ impl Source for PostgresSource {
     async fn rebalance(&mut self) -> Result<(Vec<i32>, bool), SourceError> {
         let (namespace, members) = (self.namespace, self.members);
         let session = self.session()?;
-        let live: i64 = session
+        let row = session
             .client
             .query_one(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                "SELECT count(*) AS live FROM pg_locks WHERE locktype = 'advisory' AND granted \
                  AND objsubid = 2 AND classid = $1::int8::oid \
                  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
                 &[&i64::from(members)],
             )
             .await
-            .map_err(classify)?
-            .try_get(0)
             .map_err(classify)?;
+        let live: i64 = get(&row, "live")?;
         let live = i32::try_from(live.max(1)).unwrap_or(BUCKETS);
         let share = usize::try_from((BUCKETS + live - 1) / live).unwrap_or(1);
         let mut released = Vec::new();
@@ -469,7 +535,7 @@ impl Source for PostgresSource {
                 .await
                 .map_err(classify)?;
             for row in rows {
-                session.owned.push(row.try_get(0).map_err(classify)?);
+                session.owned.push(get(&row, "b")?);
                 taken = true;
             }
             session.owned.sort_unstable();

@@ -86,6 +86,29 @@ const EVENT_FIELDS: [Field; 8] = [
     Field::CausationId,
 ];
 
+/// The fields a claim reads as text, each selected as [`Field::selected_as`].
+pub(crate) const TEXT_FIELDS: [Field; 12] = [
+    Field::EventId,
+    Field::EventType,
+    Field::AggregateId,
+    Field::OccurredAt,
+    Field::Source,
+    Field::DataVersion,
+    Field::CorrelationId,
+    Field::CausationId,
+    Field::PartitionKey,
+    Field::Payload,
+    Field::Traceparent,
+    Field::Tracestate,
+];
+
+/// The name a claim selects a row's partition key as.
+pub(crate) const KEY_AS: &str = "relay_key";
+/// The name a claim selects the message column as.
+pub(crate) const MESSAGE_AS: &str = "relay_message";
+/// The name a PostgreSQL claim selects a row's bucket as.
+pub(crate) const BUCKET_AS: &str = "relay_bucket";
+
 impl Field {
     /// The default column name, which is also the field's name in `--column`.
     pub fn name(self) -> &'static str {
@@ -107,6 +130,30 @@ impl Field {
             Field::Attempts => "attempts",
             Field::LastError => "last_error",
             Field::FailedAt => "failed_at",
+        }
+    }
+
+    /// The name a claim selects the field's value as: `relay_` and the field's name, which
+    /// no other value of the claim is selected as.
+    pub(crate) fn selected_as(self) -> &'static str {
+        match self {
+            Field::Seq => "relay_seq",
+            Field::EventId => "relay_event_id",
+            Field::EventType => "relay_event_type",
+            Field::AggregateId => "relay_aggregate_id",
+            Field::OccurredAt => "relay_occurred_at",
+            Field::Source => "relay_source",
+            Field::DataVersion => "relay_data_version",
+            Field::CorrelationId => "relay_correlation_id",
+            Field::CausationId => "relay_causation_id",
+            Field::PartitionKey => "relay_partition_key",
+            Field::Payload => "relay_payload",
+            Field::Traceparent => "relay_traceparent",
+            Field::Tracestate => "relay_tracestate",
+            Field::PublishedAt => "relay_published_at",
+            Field::Attempts => "relay_attempts",
+            Field::LastError => "relay_last_error",
+            Field::FailedAt => "relay_failed_at",
         }
     }
 
@@ -320,14 +367,34 @@ impl Table {
         self.column(field).map_or_else(|| "NULL".to_owned(), quote)
     }
 
-    /// The partition key of a row as an SQL expression: `partition_key`, else
-    /// `aggregate_id` (read from the message JSON when there is a message column), else `''`.
+    /// The partition key of a row as an SQL expression, for grouping rows by key (buckets,
+    /// the failed rows of a key): `partition_key`, else `aggregate_id` (read from the message
+    /// JSON when there is a message column), else `''`, so that a row without a key still
+    /// falls in a bucket and is claimed (and then fails, see [`Table::claimed_key_expr`]).
     pub(crate) fn key_expr(&self, dialect: Dialect) -> String {
         self.key_expr_at(dialect, "")
     }
 
     /// [`Table::key_expr`] with each column qualified by `alias` (none when empty).
     pub(crate) fn key_expr_at(&self, dialect: Dialect, alias: &str) -> String {
+        let mut parts = self.key_parts(dialect, alias);
+        parts.push("''".to_owned());
+        format!("coalesce({})", parts.join(", "))
+    }
+
+    /// The partition key a claim reads: as [`Table::key_expr`] without the `''`, so that a
+    /// row whose key columns are all `NULL` reads as having no key.
+    pub(crate) fn claimed_key_expr(&self, dialect: Dialect) -> String {
+        let parts = self.key_parts(dialect, "");
+        match parts.as_slice() {
+            [] => "NULL".to_owned(),
+            [one] => one.clone(),
+            _ => format!("coalesce({})", parts.join(", ")),
+        }
+    }
+
+    /// The columns (or message members) the partition key is read from, in order.
+    fn key_parts(&self, dialect: Dialect, alias: &str) -> Vec<String> {
         let q = |c: &str| {
             if alias.is_empty() {
                 quote(c)
@@ -337,7 +404,7 @@ impl Table {
         };
         let explicit = self.column(Field::PartitionKey).map(q);
         let from = match (&self.message, dialect) {
-            (None, _) => vec![self.column(Field::AggregateId).map_or("NULL".to_owned(), q)],
+            (None, _) => self.column(Field::AggregateId).map(q).into_iter().collect(),
             (Some(m), Dialect::Postgres) => vec![
                 format!("({}::json ->> 'partition_key')", q(m)),
                 format!("({}::json ->> 'aggregate_id')", q(m)),
@@ -353,12 +420,26 @@ impl Table {
                 ),
             ],
         };
-        let parts: Vec<String> = explicit
-            .into_iter()
-            .chain(from)
-            .chain(["''".to_owned()])
-            .collect();
-        format!("coalesce({})", parts.join(", "))
+        explicit.into_iter().chain::<Vec<String>>(from).collect()
+    }
+
+    /// Where a row's partition key comes from, for the error of a row without one.
+    pub(crate) fn key_source(&self) -> String {
+        let mut names: Vec<String> = Vec::new();
+        if let Some(c) = self.column(Field::PartitionKey) {
+            names.push(format!("column `{c}`"));
+        }
+        match &self.message {
+            Some(m) => names.push(format!(
+                "the `partition_key` and `aggregate_id` members of message column `{m}`"
+            )),
+            None => {
+                if let Some(c) = self.column(Field::AggregateId) {
+                    names.push(format!("column `{c}`"));
+                }
+            }
+        }
+        names.join(" and ")
     }
 
     /// The `occurred_at` of a row as an SQL expression (its column, or the message's member
@@ -377,9 +458,10 @@ impl Table {
         }
     }
 
-    /// The columns a claim selects, in [`crate::source::Row`]'s order: seq, key, attempts,
-    /// then the event fields, payload, trace columns and message, each as text (`NULL` where
-    /// the table has none).
+    /// The values a claim selects, each under a name of its own (see [`Field::selected_as`],
+    /// [`KEY_AS`], [`MESSAGE_AS`]) and read by that name, so that the order of the list does
+    /// not matter: seq and attempts as `int8`, the partition key, then the event fields,
+    /// payload, trace columns and message, each as text (`NULL` where the table has none).
     pub(crate) fn select_list(&self, dialect: Dialect) -> String {
         let text = |field: Field| match (self.column(field), dialect) {
             (None, Dialect::Postgres) => "NULL::text".to_owned(),
@@ -401,40 +483,24 @@ impl Table {
             Dialect::Postgres => format!("{column}::int8"),
             Dialect::Sqlite => column,
         };
+        let key = match dialect {
+            Dialect::Postgres => format!("({})::text", self.claimed_key_expr(dialect)),
+            Dialect::Sqlite => self.claimed_key_expr(dialect),
+        };
         let mut list = vec![
-            int8(self.col(Field::Seq)),
-            format!("{} AS relay_key", self.key_expr(dialect)),
-            int8(self.col(Field::Attempts)),
+            (int8(self.col(Field::Seq)), Field::Seq.selected_as()),
+            (key, KEY_AS),
+            (
+                int8(self.col(Field::Attempts)),
+                Field::Attempts.selected_as(),
+            ),
+            (message, MESSAGE_AS),
         ];
-        list.extend(
-            EVENT_FIELDS
-                .into_iter()
-                .chain([
-                    Field::PartitionKey,
-                    Field::Payload,
-                    Field::Traceparent,
-                    Field::Tracestate,
-                ])
-                .map(text),
-        );
-        list.push(message);
-        list.join(", ")
-    }
-
-    /// The column names of the fields [`Table::select_list`] returns after seq, key and
-    /// attempts; `None` where the table has no such column.
-    pub(crate) fn selected_names(&self) -> Vec<Option<String>> {
-        EVENT_FIELDS
-            .into_iter()
-            .chain([
-                Field::PartitionKey,
-                Field::Payload,
-                Field::Traceparent,
-                Field::Tracestate,
-            ])
-            .map(|f| self.column(f).map(str::to_owned))
-            .chain([self.message.clone()])
-            .collect()
+        list.extend(TEXT_FIELDS.into_iter().map(|f| (text(f), f.selected_as())));
+        list.into_iter()
+            .map(|(value, name)| format!("{value} AS {}", quote(name)))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The DDL that creates the table, its index of unpublished rows and, for PostgreSQL,

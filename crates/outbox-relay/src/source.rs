@@ -10,21 +10,25 @@ use std::time::Duration;
 use outbox_cloudevents::{ExtensionValue, OutboxEvent, Payload};
 use tokio::sync::Notify;
 
-use crate::schema::Table;
+use crate::schema::{Field, MESSAGE_AS, TEXT_FIELDS, Table};
 
 /// One unpublished row, its columns as text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     /// The row's `seq`.
     pub seq: i64,
-    /// Its partition key: `partition_key`, else `aggregate_id` (computed by the database).
-    pub key: String,
+    /// Its partition key: `partition_key`, else `aggregate_id` (computed by the database);
+    /// `None` when both are `NULL`, and then the row fails (see [`Row::event`]).
+    pub key: Option<String>,
     /// The bucket of its key (see the crate docs); always 0 for SQLite.
     pub bucket: i32,
     /// Its `attempts`.
     pub attempts: i64,
     /// The event columns, as text, `None` for SQL `NULL` or a column the table lacks.
     pub fields: RowFields,
+    /// Why a column of the row could not be read as text, naming the column (text that is
+    /// not UTF-8, for example); the row then fails with this error (see [`Row::event`]).
+    pub unreadable: Option<String>,
 }
 
 /// The event columns of a row, as text.
@@ -50,47 +54,126 @@ pub struct RowFields {
 }
 
 impl RowFields {
-    fn values(&self) -> [&Option<String>; 13] {
-        [
-            &self.event_id,
-            &self.event_type,
-            &self.aggregate_id,
-            &self.occurred_at,
-            &self.source,
-            &self.data_version,
-            &self.correlation_id,
-            &self.causation_id,
-            &self.partition_key,
-            &self.payload,
-            &self.traceparent,
-            &self.tracestate,
-            &self.message,
-        ]
+    /// The text of `field`: `None` for SQL `NULL`, a column the table lacks, or a field that
+    /// is not an event column (`seq` and the state columns).
+    pub fn get(&self, field: Field) -> Option<&str> {
+        self.slot(field).and_then(Option::as_deref)
     }
 
-    /// Builds the fields from the 13 text columns a claim selects after seq, key and
-    /// attempts.
-    pub(crate) fn from_columns(mut columns: impl Iterator<Item = Option<String>>) -> Self {
-        let mut next = || columns.next().flatten();
-        RowFields {
-            event_id: next(),
-            event_type: next(),
-            aggregate_id: next(),
-            occurred_at: next(),
-            source: next(),
-            data_version: next(),
-            correlation_id: next(),
-            causation_id: next(),
-            partition_key: next(),
-            payload: next(),
-            traceparent: next(),
-            tracestate: next(),
-            message: next(),
+    fn slot(&self, field: Field) -> Option<&Option<String>> {
+        match field {
+            Field::EventId => Some(&self.event_id),
+            Field::EventType => Some(&self.event_type),
+            Field::AggregateId => Some(&self.aggregate_id),
+            Field::OccurredAt => Some(&self.occurred_at),
+            Field::Source => Some(&self.source),
+            Field::DataVersion => Some(&self.data_version),
+            Field::CorrelationId => Some(&self.correlation_id),
+            Field::CausationId => Some(&self.causation_id),
+            Field::PartitionKey => Some(&self.partition_key),
+            Field::Payload => Some(&self.payload),
+            Field::Traceparent => Some(&self.traceparent),
+            Field::Tracestate => Some(&self.tracestate),
+            Field::Seq
+            | Field::PublishedAt
+            | Field::Attempts
+            | Field::LastError
+            | Field::FailedAt => None,
         }
+    }
+
+    fn slot_mut(&mut self, field: Field) -> Option<&mut Option<String>> {
+        match field {
+            Field::EventId => Some(&mut self.event_id),
+            Field::EventType => Some(&mut self.event_type),
+            Field::AggregateId => Some(&mut self.aggregate_id),
+            Field::OccurredAt => Some(&mut self.occurred_at),
+            Field::Source => Some(&mut self.source),
+            Field::DataVersion => Some(&mut self.data_version),
+            Field::CorrelationId => Some(&mut self.correlation_id),
+            Field::CausationId => Some(&mut self.causation_id),
+            Field::PartitionKey => Some(&mut self.partition_key),
+            Field::Payload => Some(&mut self.payload),
+            Field::Traceparent => Some(&mut self.traceparent),
+            Field::Tracestate => Some(&mut self.tracestate),
+            Field::Seq
+            | Field::PublishedAt
+            | Field::Attempts
+            | Field::LastError
+            | Field::FailedAt => None,
+        }
+    }
+
+    /// Reads the text values of a claimed row by the names the claim selects them as
+    /// ([`Field::selected_as`], [`MESSAGE_AS`]); `read` gives a value's text, `None` for
+    /// SQL `NULL`, or why it is not text. Returns the fields and the first such error,
+    /// naming the column of `table` it came from.
+    pub(crate) fn read(
+        table: &Table,
+        mut read: impl FnMut(&'static str) -> Result<Option<String>, String>,
+    ) -> (Self, Option<String>) {
+        let mut fields = RowFields::default();
+        let mut error = None;
+        let columns = TEXT_FIELDS
+            .into_iter()
+            .map(|f| (Some(f), f.selected_as(), table.column(f)))
+            .chain([(None, MESSAGE_AS, table.message_column())]);
+        for (field, name, column) in columns {
+            let value = match read(name) {
+                Ok(value) => value,
+                Err(e) => {
+                    if error.is_none() {
+                        let column = column.unwrap_or(name);
+                        error = Some(format!("column `{column}` cannot be read as text: {e}"));
+                    }
+                    None
+                }
+            };
+            match field {
+                Some(field) => {
+                    if let Some(slot) = fields.slot_mut(field) {
+                        *slot = value;
+                    }
+                }
+                None => fields.message = value,
+            }
+        }
+        (fields, error)
     }
 }
 
 impl Row {
+    /// The outbox event the row holds, as the relay sends it: [`Row::to_event`], after
+    /// checking that the row was read whole.
+    ///
+    /// # Errors
+    /// The text the row fails with: [`Row::unreadable`]; a `NULL` payload, naming its
+    /// column; the library's error from [`Row::to_event`]; or, for a row without a partition
+    /// key, an error naming the columns the key is read from (for a table of
+    /// `to_message()` objects, after the library had its say on the message).
+    pub fn event(&self, table: &Table) -> Result<OutboxEvent<Payload>, String> {
+        if let Some(e) = &self.unreadable {
+            return Err(e.clone());
+        }
+        let keyless = || format!("the row has no partition key: {} NULL", table.key_source());
+        if table.message_column().is_none() {
+            if self.fields.payload.is_none() {
+                let column = table
+                    .column(Field::Payload)
+                    .unwrap_or(Field::Payload.name());
+                return Err(format!("column `{column}` is NULL"));
+            }
+            if self.key.is_none() {
+                return Err(keyless());
+            }
+        }
+        let event = self.to_event().map_err(|e| e.to_string())?;
+        if self.key.is_none() {
+            return Err(keyless());
+        }
+        Ok(event)
+    }
+
     /// The outbox event the row holds, checked by the library: the same rules and the same
     /// error text as `outbox-ce encode` applies to a `to_message()` line.
     ///
@@ -123,7 +206,9 @@ impl Row {
                     }
                 }
                 let json = serde_json::Value::Object(meta).to_string();
-                let payload = Payload::from_json(f.payload.clone().unwrap_or_default())?;
+                // A NULL payload (which `Row::event` names) is empty text here, which the
+                // library refuses as not JSON.
+                let payload = Payload::from_json(f.payload.as_deref().unwrap_or(""))?;
                 OutboxEvent::<Payload>::from_message_json(json.as_bytes())?.map_payload(|_| payload)
             }
         };
@@ -145,13 +230,18 @@ impl Row {
     pub fn to_dead_letter_json(&self, table: &Table) -> Vec<u8> {
         let mut object = serde_json::Map::new();
         object.insert("seq".to_owned(), self.seq.into());
-        for (name, value) in table.selected_names().into_iter().zip(self.fields.values()) {
-            if let Some(name) = name {
-                let value = value
-                    .clone()
-                    .map_or(serde_json::Value::Null, serde_json::Value::String);
-                object.insert(name, value);
+        let text = |value: Option<&str>| {
+            value.map_or(serde_json::Value::Null, |v| {
+                serde_json::Value::String(v.to_owned())
+            })
+        };
+        for field in TEXT_FIELDS {
+            if let Some(column) = table.column(field) {
+                object.insert(column.to_owned(), text(self.fields.get(field)));
             }
+        }
+        if let Some(column) = table.message_column() {
+            object.insert(column.to_owned(), text(self.fields.message.as_deref()));
         }
         serde_json::Value::Object(object).to_string().into_bytes()
     }
@@ -312,10 +402,11 @@ mod tests {
     fn row(fields: RowFields) -> Row {
         Row {
             seq: 1,
-            key: "a".into(),
+            key: Some("a".into()),
             bucket: 0,
             attempts: 0,
             fields,
+            unreadable: None,
         }
     }
 
@@ -421,5 +512,96 @@ mod tests {
         assert_eq!(value["payload"], "{");
         assert_eq!(value["event_type"], "com.example.thing.created");
         assert!(value["correlation_id"].is_null());
+    }
+
+    #[test]
+    fn fields_are_read_by_the_names_they_are_selected_as() {
+        let table = Table::default();
+        let mut asked = Vec::new();
+        let (fields, error) = RowFields::read(&table, |name| {
+            asked.push(name);
+            Ok(Some(format!("value of {name}")))
+        });
+        assert_eq!(error, None);
+        for field in TEXT_FIELDS {
+            assert_eq!(
+                fields.get(field),
+                Some(format!("value of relay_{}", field.name()).as_str()),
+                "{field}"
+            );
+        }
+        assert_eq!(fields.message.as_deref(), Some("value of relay_message"));
+        assert_eq!(asked.len(), TEXT_FIELDS.len() + 1);
+        let mut unique = asked.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            asked.len(),
+            "every value has a name of its own"
+        );
+        // The claim selects each of them under that name.
+        for dialect in [
+            crate::schema::Dialect::Postgres,
+            crate::schema::Dialect::Sqlite,
+        ] {
+            let list = table.select_list(dialect);
+            for name in &asked {
+                assert!(
+                    list.contains(&format!(" AS \"{name}\"")),
+                    "{name} in {list}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_that_is_not_text_fails_the_row_naming_its_column() {
+        let mut table = Table::default();
+        table.map_all("payload=body").unwrap();
+        let (fields, error) = RowFields::read(&table, |name| {
+            if name == "relay_payload" {
+                Err("text that is not UTF-8".to_owned())
+            } else {
+                Ok(Some("x".to_owned()))
+            }
+        });
+        assert_eq!(fields.payload, None);
+        assert_eq!(fields.event_id.as_deref(), Some("x"));
+        let error = error.unwrap();
+        assert!(error.contains("column `body`"), "{error}");
+        assert!(error.contains("not UTF-8"), "{error}");
+        let row = Row {
+            unreadable: Some(error.clone()),
+            ..row(good())
+        };
+        assert_eq!(row.event(&table).unwrap_err(), error);
+    }
+
+    #[test]
+    fn a_row_without_a_key_or_payload_fails_naming_the_columns() {
+        let table = Table::default();
+        let keyless = Row {
+            key: None,
+            ..row(good())
+        };
+        let error = keyless.event(&table).unwrap_err();
+        assert!(
+            error.contains("`partition_key`") && error.contains("`aggregate_id`"),
+            "{error}"
+        );
+        let message = Table::default().with_message_column("body").unwrap();
+        let error = keyless.event(&message).unwrap_err();
+        assert!(error.contains("message column `body`"), "{error}");
+        let no_payload = row(RowFields {
+            payload: None,
+            ..good()
+        });
+        assert_eq!(
+            no_payload.event(&table).unwrap_err(),
+            "column `payload` is NULL"
+        );
+        assert!(no_payload.to_event().is_err());
+        assert!(row(good()).event(&table).is_ok());
     }
 }

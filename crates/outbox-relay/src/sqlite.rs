@@ -11,7 +11,7 @@ use std::time::Duration;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, params};
 
-use crate::schema::{Dialect, Field, Table};
+use crate::schema::{Dialect, Field, KEY_AS, Table};
 use crate::source::{ClaimOptions, Row, RowFields, Source, SourceError, Status};
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -103,7 +103,8 @@ impl Statements {
             table.key_expr_at(Dialect::Sqlite, "f"),
             table.key_expr_at(Dialect::Sqlite, "o"),
         );
-        let order = format!(" ORDER BY {seq} LIMIT ?3");
+        // Qualified, so that no name the claim selects a value as can stand for it.
+        let order = format!(" ORDER BY o.{seq} LIMIT ?3");
         Statements {
             claim_blocked: format!("{claim}{blocked}{order}"),
             claim: format!("{claim}{order}"),
@@ -122,23 +123,32 @@ impl Statements {
                  AND {published} < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)"
             ),
             status: format!(
-                "SELECT coalesce(sum({pending}), 0), coalesce(sum({published} IS NOT NULL), 0), \
-                 coalesce(sum({failed} IS NOT NULL AND {published} IS NULL), 0) FROM {t}"
+                "SELECT coalesce(sum({pending}), 0) AS pending, \
+                 coalesce(sum({published} IS NOT NULL), 0) AS published, \
+                 coalesce(sum({failed} IS NOT NULL AND {published} IS NULL), 0) AS failed FROM {t}"
             ),
             oldest: format!(
-                "SELECT {}, {seq} FROM {t} WHERE {pending} ORDER BY {seq} LIMIT 1",
+                "SELECT {} AS occurred_at, {seq} AS seq FROM {t} AS o WHERE {pending} \
+                 ORDER BY o.{seq} LIMIT 1",
                 table.occurred_expr(Dialect::Sqlite)
             ),
         }
     }
 }
 
-fn text(value: ValueRef<'_>) -> Option<String> {
+/// A value as text: `None` for `NULL`, numbers written out, text and blobs that are UTF-8;
+/// `Err` says why any other value is not text.
+fn text(value: ValueRef<'_>) -> Result<Option<String>, String> {
     match value {
-        ValueRef::Null => None,
-        ValueRef::Integer(i) => Some(i.to_string()),
-        ValueRef::Real(f) => Some(f.to_string()),
-        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Null => Ok(None),
+        ValueRef::Integer(i) => Ok(Some(i.to_string())),
+        ValueRef::Real(f) => Ok(Some(f.to_string())),
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .map(|t| Some(t.to_owned()))
+            .map_err(|e| format!("text that is not UTF-8 ({e})")),
+        ValueRef::Blob(b) => std::str::from_utf8(b)
+            .map(|t| Some(t.to_owned()))
+            .map_err(|e| format!("a blob that is not UTF-8 text ({e})")),
     }
 }
 
@@ -194,17 +204,42 @@ impl Source for SqliteSource {
         };
         let exclude = json_list(exclude);
         let limit = i64::try_from(options.limit).unwrap_or(i64::MAX);
+        let table = self.table.clone();
         self.with(move |c| {
             let mut statement = c.prepare_cached(&sql)?;
             let rows = statement.query_map(params![options.after, exclude, limit], |r| {
-                Ok(Row {
-                    seq: r.get(0)?,
-                    key: text(r.get_ref(1)?).unwrap_or_default(),
-                    bucket: 0,
-                    attempts: r.get(2)?,
-                    fields: RowFields::from_columns(
-                        (3..16).map(|i| r.get_ref(i).ok().and_then(text)),
+                // A value missing from the claim is an error of the query; a value that is
+                // not text fails its row.
+                let mut missing = None;
+                let (fields, unreadable) = RowFields::read(&table, |name| match r.get_ref(name) {
+                    Ok(value) => text(value),
+                    Err(e) => {
+                        missing.get_or_insert(e);
+                        Ok(None)
+                    }
+                });
+                if let Some(e) = missing {
+                    return Err(e);
+                }
+                let (key, unreadable) = match text(r.get_ref(KEY_AS)?) {
+                    Ok(key) => (key, unreadable),
+                    Err(e) => (
+                        None,
+                        unreadable.or_else(|| {
+                            Some(format!(
+                                "the partition key ({}) cannot be read as text: {e}",
+                                table.key_source()
+                            ))
+                        }),
                     ),
+                };
+                Ok(Row {
+                    seq: r.get(Field::Seq.selected_as())?,
+                    key,
+                    bucket: 0,
+                    attempts: r.get(Field::Attempts.selected_as())?,
+                    fields,
+                    unreadable,
                 })
             })?;
             rows.collect()
@@ -245,7 +280,7 @@ impl Source for SqliteSource {
         self.with(move |c| {
             c.prepare_cached(&sql)?
                 .execute([modifier])
-                .map(|n| n as u64)
+                .map(|n| u64::try_from(n).unwrap_or(u64::MAX))
         })
         .await
     }
@@ -256,14 +291,21 @@ impl Source for SqliteSource {
             .with(move |c| {
                 let counts = c.query_row(&status, [], |r| {
                     Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>("pending")?,
+                        r.get::<_, i64>("published")?,
+                        r.get::<_, i64>("failed")?,
                     ))
                 })?;
                 let occurred = c
                     .query_row(&oldest, [], |r| {
-                        Ok(Some((text(r.get_ref(0)?), r.get::<_, i64>(1)?)))
+                        Ok(
+                            Some((r.get_ref("occurred_at")?, r.get::<_, i64>("seq")?)).map(
+                                |(t, seq)| {
+                                    let t = text(t).map_err(|e| format!("`occurred_at`: {e}"));
+                                    (t, seq)
+                                },
+                            ),
+                        )
                     })
                     .or_else(|e| match e {
                         rusqlite::Error::QueryReturnedNoRows => Ok(None),
@@ -272,11 +314,19 @@ impl Source for SqliteSource {
                 Ok((counts, occurred))
             })
             .await?;
-        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        let count = |name: &str, n: i64| {
+            u64::try_from(n)
+                .map_err(|_| SourceError::fatal(format!("SQLite: the count `{name}` is {n}")))
+        };
+        let occurred = match occurred {
+            Some((Ok(t), seq)) => Some((t, seq)),
+            Some((Err(e), _)) => return Err(SourceError::fatal(format!("SQLite: {e}"))),
+            None => None,
+        };
         Ok(Status {
-            pending: count(counts.0),
-            published: count(counts.1),
-            failed: count(counts.2),
+            pending: count("pending", counts.0)?,
+            published: count("published", counts.1)?,
+            failed: count("failed", counts.2)?,
             oldest_pending_age_seconds: occurred
                 .as_ref()
                 .map(|(t, _)| t.as_deref().map_or(0.0, crate::source::age_of)),
