@@ -35,9 +35,10 @@
 //!    had none); headers that are not CloudEvents attributes travel with the message.
 //! 2. **Order.** Messages are produced in the order of their input partition through the
 //!    idempotent producer (`acks=all`), which keeps the order of each output partition across
-//!    retries; the output partition is chosen by the key (librdkafka's default partitioner),
-//!    so two messages of one input partition that land on one output partition keep their
-//!    order, and every message of a key lands on one output partition.
+//!    retries; the output partition is chosen by the key with the Java client's partitioner
+//!    (murmur2; every message without a key goes to one partition), so two messages of one
+//!    input partition that land on one output partition keep their order, and every message
+//!    of a key lands on one output partition.
 //! 3. **At least once** (the default). An offset is committed only when every message
 //!    before it in its partition is acknowledged by the broker (output or dead-letter
 //!    topic); commits go every 200 ms. librdkafka retries transient errors without end

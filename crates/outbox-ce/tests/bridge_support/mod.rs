@@ -333,7 +333,7 @@ impl Outcome {
 /// Checks the output and dead-letter topics against `inputs`: every good input on the
 /// output at least once with its id, key and headers; every bad one on the dead-letter
 /// topic with its key, value, headers and the error headers; nothing else; on each output
-/// partition, the first appearances of the messages of one input partition in input order.
+/// partition, the first appearances there of the messages of one input partition in input order.
 ///
 /// Which inputs are bad depends on the output mode (binary mode cannot carry an event
 /// without data, `outbox-json` a CloudEvent that is not an outbox event): `converter` says,
@@ -363,13 +363,13 @@ pub fn check(
     let mut output_counts: HashMap<u64, u32> = HashMap::new();
     // (output partition, input partition) -> last input offset seen for the first time.
     let mut order: HashMap<(i32, i32), u64> = HashMap::new();
+    let mut seen = std::collections::HashSet::new();
     for m in output {
         let seq = seq_of(m);
         let input = by_seq[&seq];
         assert_ne!(input.kind, Kind::Bad, "bad input {seq} reached the output");
-        let count = output_counts.entry(seq).or_default();
-        *count += 1;
-        if *count == 1 {
+        *output_counts.entry(seq).or_default() += 1;
+        if seen.insert((m.partition, seq)) {
             let last = order.entry((m.partition, input.partition)).or_default();
             assert!(
                 seq >= *last,

@@ -582,6 +582,8 @@ impl Core {
             state.partitions.remove(p);
         }
         state.refused.retain(|(p, _), _| !partitions.contains(p));
+        // A rebalance is under way: not idle until the next assignment.
+        state.joined = false;
         self.update_lag(&state);
         drop(state);
         self.log(
@@ -692,17 +694,27 @@ impl Core {
                 // committed offsets.
                 self.producer.poll(Duration::ZERO);
                 self.settle(state);
+                let mut lost = Vec::new();
                 for (id, p) in state.partitions.iter_mut() {
                     if let Some(committed) = p.committed.or(p.done) {
                         p.next = Some(committed);
                         p.blocked = None;
-                        let _ = consumer.seek(
+                        if let Err(e) = consumer.seek(
                             &self.options.from_topic,
                             *id,
                             Offset::Offset(committed),
                             Duration::from_secs(10),
-                        );
+                        ) {
+                            lost.push(format!("partition {id} to offset {committed}: {e}"));
+                        }
                     }
+                }
+                if !lost.is_empty() {
+                    // Going on would skip what the aborted transaction held.
+                    state.stop = Some(Stop::Failed(BridgeError::Kafka(format!(
+                        "after an aborted transaction, could not rewind {}",
+                        lost.join(", ")
+                    ))));
                 }
             }
         }
@@ -769,6 +781,9 @@ pub(crate) fn run(
     producer_config
         .set("enable.idempotence", "true")
         .set("acks", "all")
+        // Java's partitioner, and one partition for every message without a key, so that
+        // where a message lands never depends on chance.
+        .set("partitioner", "murmur2")
         .set("client.id", "outbox-ce-bridge");
     if options.exactly_once {
         let id = format!(
