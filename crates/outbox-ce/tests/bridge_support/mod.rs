@@ -483,3 +483,56 @@ pub fn high_watermarks(brokers: &str, topic: &str, partitions: i32) -> i64 {
         })
         .sum()
 }
+
+/// Every message of `topic`'s partitions, read from the beginning until nothing new came for
+/// 3 seconds, without asking the broker for its high watermarks (Tansu 0.6.0 answers
+/// ListOffsets for the latest offset wrongly). In offset order within a partition, partition
+/// after partition.
+pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<Message> {
+    use rdkafka::message::{Headers as _, Message as _};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "bridge-test-reader")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&list).unwrap();
+    let mut read: BTreeMap<i32, Vec<Message>> = BTreeMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut last = std::time::Instant::now();
+    while last.elapsed() < Duration::from_secs(3) && std::time::Instant::now() < deadline {
+        let Some(result) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = result.unwrap();
+        last = std::time::Instant::now();
+        let headers = m
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        read.entry(m.partition()).or_default().push(Message {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            headers,
+            value: m.payload().map(<[u8]>::to_vec),
+        });
+    }
+    read.into_values().flatten().collect()
+}
+
+/// The value of a counter on a bridge's `/metrics`, if it answers.
+pub fn metric(addr: &str, name: &str) -> Option<f64> {
+    let (_, body) = crate::common::relay::http_get(addr, "/metrics")?;
+    testkit::prometheus::parse(&body).ok()?.value(name, &[])
+}
