@@ -220,3 +220,63 @@ fn two_bridges_one_killed_exactly_once_on_the_mock_cluster() {
     );
     let _ = seq_of;
 }
+
+/// On the broker `.ci/run` starts: with working transactions, a run with `--exactly-once`
+/// leaves every message exactly once for a read-committed reader; Tansu 0.6.0 refuses
+/// `EndTxn` (UNSUPPORTED_FEATURE), and then the bridge stops with exit 1 naming the
+/// transaction, having committed no offset.
+#[test]
+fn exactly_once_on_the_ci_broker() {
+    let Some(cluster) = Cluster::external() else {
+        eprintln!("OUTBOX_CE_BROKERS is not set");
+        return;
+    };
+    let brokers = cluster.brokers();
+    let (from, to, dead, group) = (topic("in"), topic("out"), topic("dead"), topic("group"));
+    cluster.create_topic(&from, 3);
+    cluster.create_topic(&to, 3);
+    cluster.create_topic(&dead, 1);
+    let inputs = corpus(300, 3, 25);
+    produce(&brokers, &from, &inputs);
+    let mut run = bridge(
+        &brokers,
+        &from,
+        &to,
+        &group,
+        &[
+            "--exactly-once",
+            "--dead-letter-topic",
+            &dead,
+            "--idle-exit",
+            "5s",
+        ],
+    );
+    match run.wait() {
+        0 => {
+            let outcome = check(
+                &inputs,
+                &read_all(&brokers, &to, 3),
+                &read_all(&brokers, &dead, 1),
+                &from,
+                &binary(),
+            );
+            assert!(outcome.duplicates().is_empty());
+        }
+        status => {
+            assert_eq!(status, 1, "{}", tail(&run.stderr()));
+            let log = run.stderr();
+            assert!(
+                log.contains("the transaction could not commit or abort") && log.contains("EndTxn"),
+                "{}",
+                tail(&log)
+            );
+            assert!(
+                committed(&brokers, &group, &from, 3)
+                    .values()
+                    .all(|o| *o < 0),
+                "no offset committed"
+            );
+            eprintln!("this broker has no transactions: {}", tail(&log));
+        }
+    }
+}
