@@ -104,7 +104,7 @@ impl Converter {
             },
         };
         let mut out = if cloudevent {
-            self.from_cloudevent(message)?
+            self.convert_cloudevent(message)?
         } else {
             let value = message.value.ok_or_else(|| {
                 ConvertError::new(
@@ -135,7 +135,7 @@ impl Converter {
         Ok(out)
     }
 
-    fn from_cloudevent(&self, message: &MessageRef<'_>) -> outbox_cloudevents::Result<Message> {
+    fn convert_cloudevent(&self, message: &MessageRef<'_>) -> outbox_cloudevents::Result<Message> {
         let wire = decode(message)?;
         let canonical = OutboxEvent::<Payload>::from_wire(wire.clone(), &Profile::Canonical);
         let (event, python) = match canonical {
