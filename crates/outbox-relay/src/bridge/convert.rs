@@ -311,6 +311,6 @@ mod tests {
         )
         .convert(&empty)
         .unwrap_err();
-        assert!(e.to_string().contains("no value"), "{e}");
+        assert!(e.to_string().contains("message value: none"), "{e}");
     }
 }
