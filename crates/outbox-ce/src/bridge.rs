@@ -199,7 +199,8 @@ Options:
                             offset, and commits nothing past it
   --exactly-once            Kafka transactions: output, dead letters and consumed offsets
                             commit together; read B with isolation.level=read_committed
-  --idle-exit DURATION      exit 0 after DURATION (such as 5s, 500ms, 2m) without a message
+  --idle-exit DURATION      exit 0 after DURATION (such as 5s, 500ms, 2m) without a message,
+                            counted while the group has given this instance its partitions
   --metrics-listen ADDR     serve /metrics (Prometheus) and /health (JSON) at ADDR
   --log-format FORMAT       text (the default) or json (python-outbox-core's event names)
   --log-events              also log each transaction committed (--exactly-once)
