@@ -318,6 +318,7 @@ Commands:
   produce  outbox events -> a Kafka topic
   consume  a Kafka topic -> outbox events, CloudEvents or Kafka messages
   relay    the outbox table -> Kafka or standard output (`outbox-ce relay --help`)
+  bridge   a Kafka topic -> another topic, in a consumer group (`outbox-ce bridge --help`)
 
 Every command reads JSON Lines from FILE, or from standard input when FILE is `-` or
 absent, and writes JSON Lines to standard output as it goes. Blank lines are skipped.

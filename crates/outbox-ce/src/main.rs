@@ -2,6 +2,7 @@
 //! Kafka broker. Run `outbox-ce --help`.
 
 mod args;
+mod bridge;
 mod kafka;
 mod lines;
 mod relay;
@@ -24,6 +25,9 @@ type Fatal = Box<dyn std::error::Error>;
 const CLOSED_OUTPUT: u8 = 141;
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "bridge") {
+        return bridge::main(std::env::args_os().skip(2));
+    }
     if std::env::args_os().nth(1).is_some_and(|a| a == "relay") {
         return relay::main(std::env::args_os().skip(2));
     }

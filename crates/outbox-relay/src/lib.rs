@@ -129,6 +129,7 @@
 //! signal, 1 when the relay cannot go on (missing table, standard output closed), 2 for a
 //! usage error or a setting out of range, before anything is touched.
 
+pub mod bridge;
 pub mod config;
 mod engine;
 pub mod kafka;

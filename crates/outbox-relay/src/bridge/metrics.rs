@@ -1,0 +1,295 @@
+//! The bridge's counters at `/metrics` (Prometheus text format) and its `/health`, served
+//! the way the relay serves its own (see [`crate::observe`]).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::sink::Probe;
+
+/// The consumer lag beyond which `/health` says `degraded`.
+pub const LAG_DEGRADED_MESSAGES: u64 = 10_000;
+
+/// The bridge's counters, shared between its pipeline and the HTTP endpoint.
+#[derive(Debug, Default)]
+pub struct BridgeMetrics {
+    consumed: AtomicU64,
+    produced: AtomicU64,
+    dead_lettered: AtomicU64,
+    committed: AtomicU64,
+    transactions: AtomicU64,
+    aborted: AtomicU64,
+    assigned: AtomicBool,
+    lag: Mutex<BTreeMap<i32, u64>>,
+    error: Mutex<Option<String>>,
+}
+
+impl BridgeMetrics {
+    /// Counts messages read from the input topic.
+    pub fn consumed(&self, n: u64) {
+        self.consumed.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts messages acknowledged on the output topic.
+    pub fn produced(&self, n: u64) {
+        self.produced.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts messages acknowledged on the dead-letter topic.
+    pub fn dead_lettered(&self, n: u64) {
+        self.dead_lettered.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts offset commits that succeeded.
+    pub fn committed(&self) {
+        self.committed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a committed (`true`) or aborted transaction.
+    pub fn transaction(&self, committed: bool) {
+        let counter = if committed {
+            &self.transactions
+        } else {
+            &self.aborted
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets the lag of each assigned partition (high watermark minus the next offset to
+    /// read); an empty map means no partition is assigned.
+    pub fn lag(&self, lag: BTreeMap<i32, u64>) {
+        self.assigned.store(!lag.is_empty(), Ordering::Relaxed);
+        if let Ok(mut current) = self.lag.lock() {
+            *current = lag;
+        }
+    }
+
+    /// Records the last client error (`None`: the client works).
+    pub fn client_error(&self, error: Option<String>) {
+        if let Ok(mut current) = self.error.lock() {
+            *current = error;
+        }
+    }
+
+    /// Messages consumed so far.
+    pub fn consumed_count(&self) -> u64 {
+        self.consumed.load(Ordering::Relaxed)
+    }
+
+    /// Messages produced so far.
+    pub fn produced_count(&self) -> u64 {
+        self.produced.load(Ordering::Relaxed)
+    }
+
+    /// Messages dead-lettered so far.
+    pub fn dead_lettered_count(&self) -> u64 {
+        self.dead_lettered.load(Ordering::Relaxed)
+    }
+
+    fn total_lag(&self) -> u64 {
+        self.lag.lock().map(|l| l.values().sum()).unwrap_or(0)
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn to_prometheus(&self) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP outbox_bridge_{name} {help}\n# TYPE outbox_bridge_{name} {kind}\noutbox_bridge_{name} {value}"
+            );
+        };
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        metric(
+            "consumed_total",
+            "counter",
+            "Messages read from the input topic.",
+            load(&self.consumed),
+        );
+        metric(
+            "produced_total",
+            "counter",
+            "Messages acknowledged on the output topic.",
+            load(&self.produced),
+        );
+        metric(
+            "dead_lettered_total",
+            "counter",
+            "Messages acknowledged on the dead-letter topic.",
+            load(&self.dead_lettered),
+        );
+        metric(
+            "commits_total",
+            "counter",
+            "Offset commits (or committed transactions) that succeeded.",
+            load(&self.committed),
+        );
+        metric(
+            "transactions_total",
+            "counter",
+            "Transactions committed (--exactly-once).",
+            load(&self.transactions),
+        );
+        metric(
+            "transactions_aborted_total",
+            "counter",
+            "Transactions aborted (--exactly-once); their messages are bridged again.",
+            load(&self.aborted),
+        );
+        metric(
+            "consumer_lag",
+            "gauge",
+            "Messages on the assigned input partitions not yet read (high watermark minus position).",
+            self.total_lag(),
+        );
+        let name = "outbox_bridge_partition_consumer_lag";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Consumer lag of each assigned input partition.\n# TYPE {name} gauge"
+        );
+        if let Ok(lag) = self.lag.lock() {
+            for (partition, lag) in lag.iter() {
+                let _ = writeln!(out, "{name}{{partition=\"{partition}\"}} {lag}");
+            }
+        }
+        out
+    }
+
+    /// python-outbox-core's health statuses as JSON, and whether it is `unhealthy`: the
+    /// broker check (a metadata request), the consumer group (partitions assigned), the lag.
+    pub async fn health(&self, broker: &Probe) -> (String, bool) {
+        let broker = match broker().await {
+            Ok(()) => serde_json::json!({"status": "healthy"}),
+            Err(e) => serde_json::json!({"status": "unhealthy", "error": e}),
+        };
+        let error = self.error.lock().ok().and_then(|e| e.clone());
+        let assigned = self.assigned.load(Ordering::Relaxed);
+        // A member without partitions is healthy (more members than partitions); a client
+        // error is reported as degraded, since librdkafka retries by itself.
+        let consumer = match error {
+            Some(e) => serde_json::json!({"status": "degraded", "assigned": assigned, "error": e}),
+            None => serde_json::json!({"status": "healthy", "assigned": assigned}),
+        };
+        let lag = self.total_lag();
+        let lag = serde_json::json!({
+            "status": if lag > LAG_DEGRADED_MESSAGES { "degraded" } else { "healthy" },
+            "consumer_lag": lag,
+        });
+        let statuses = [&broker["status"], &consumer["status"], &lag["status"]];
+        let status = if statuses.iter().any(|s| *s == "unhealthy") {
+            "unhealthy"
+        } else if statuses.iter().any(|s| *s == "degraded") {
+            "degraded"
+        } else {
+            "healthy"
+        };
+        let body = serde_json::json!({
+            "status": status,
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "checks": {"broker": broker, "consumer_group": consumer, "consumer_lag": lag},
+        });
+        (body.to_string(), status == "unhealthy")
+    }
+}
+
+/// Answers `GET /metrics` and `GET /health` on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, metrics: std::sync::Arc<BridgeMetrics>, broker: Probe) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = std::sync::Arc::clone(&metrics);
+        let broker = std::sync::Arc::clone(&broker);
+        tokio::spawn(async move {
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
+                match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await {
+                    Ok(Ok(n)) if n > 0 => request.extend_from_slice(buffer.get(..n).unwrap_or(&[])),
+                    _ => break,
+                }
+            }
+            let line = request.split(|b| *b == b'\n').next().unwrap_or(&[]);
+            let line = String::from_utf8_lossy(line);
+            let mut parts = line.split_whitespace();
+            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let path = path.split('?').next().unwrap_or("");
+            let (status, content_type, body) = match (method, path) {
+                ("GET", "/metrics") => (
+                    "200 OK",
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    metrics.to_prometheus(),
+                ),
+                ("GET", "/health") => {
+                    let (body, unhealthy) = metrics.health(&broker).await;
+                    let status = if unhealthy {
+                        "503 Service Unavailable"
+                    } else {
+                        "200 OK"
+                    };
+                    (status, "application/json", body)
+                }
+                ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
+                _ => (
+                    "405 Method Not Allowed",
+                    "text/plain",
+                    "use GET\n".to_owned(),
+                ),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn prometheus_text_has_every_series() {
+        let metrics = BridgeMetrics::default();
+        metrics.consumed(5);
+        metrics.produced(4);
+        metrics.dead_lettered(1);
+        metrics.lag(BTreeMap::from([(0, 3), (2, 4)]));
+        let text = metrics.to_prometheus();
+        for line in [
+            "outbox_bridge_consumed_total 5",
+            "outbox_bridge_produced_total 4",
+            "outbox_bridge_dead_lettered_total 1",
+            "outbox_bridge_consumer_lag 7",
+            "outbox_bridge_partition_consumer_lag{partition=\"2\"} 4",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn health_is_the_worst_check() {
+        let metrics = BridgeMetrics::default();
+        let up: Probe = Arc::new(|| Box::pin(async { Ok(()) }));
+        let down: Probe = Arc::new(|| Box::pin(async { Err("all brokers down".to_owned()) }));
+        let (body, unhealthy) = metrics.health(&up).await;
+        assert!(!unhealthy, "{body}");
+        assert!(body.contains("\"status\":\"healthy\""), "{body}");
+        let (body, unhealthy) = metrics.health(&down).await;
+        assert!(unhealthy);
+        assert!(body.contains("all brokers down"), "{body}");
+        metrics.lag(BTreeMap::from([(0, LAG_DEGRADED_MESSAGES + 1)]));
+        let (body, unhealthy) = metrics.health(&up).await;
+        assert!(!unhealthy);
+        assert!(body.contains("\"status\":\"degraded\""), "{body}");
+    }
+}
