@@ -6,6 +6,13 @@
 //! end. On librdkafka's mock cluster, and on the broker `.ci/run` starts
 //! (`OUTBOX_CE_BROKERS`, Tansu) when there is one.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod bridge_support;
 mod common;
 

@@ -2,6 +2,13 @@
 //! dead letters, the stop at a bad message without a dead-letter topic, SIGTERM, and
 //! `/metrics` and `/health`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod bridge_support;
 mod common;
 
@@ -100,7 +107,7 @@ fn a_bad_message_without_dead_letter_topic_stops_the_bridge_there() {
         .map(|(n, mut i)| {
             i.seq = n as u64;
             for h in &mut i.message.headers {
-                if h.name == bridge_support::SEQ {
+                if *h.name == *bridge_support::SEQ.as_bytes() {
                     h.value = Some(n.to_string().into_bytes());
                 }
             }

@@ -166,7 +166,7 @@ pub fn produce(brokers: &str, topic: &str, inputs: &[Input]) {
         let m = &input.message;
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
             .partition(input.partition)
-            .headers(m.to_owned_headers());
+            .headers(m.to_owned_headers().unwrap());
         if let Some(k) = &m.key {
             record = record.key(k.as_slice());
         }
@@ -426,7 +426,12 @@ pub fn check(
             .message
             .headers
             .iter()
-            .map(|h| (h.name.to_string(), h.value.clone()))
+            .map(|h| {
+                (
+                    String::from_utf8_lossy(&h.name).into_owned(),
+                    h.value.clone(),
+                )
+            })
             .collect();
         assert_eq!(
             &m.headers[..n],

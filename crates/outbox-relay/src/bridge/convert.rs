@@ -124,10 +124,17 @@ impl Converter {
         if let Some(key) = message.key {
             out.key = Some(key.to_vec());
         }
-        for header in &message.headers {
+        for header in message.headers.iter() {
             if !is_attribute_header(header.name) {
+                if header.name_str().is_none() {
+                    // Kafka clients send header names as strings: this one could not travel.
+                    return Err(ConvertError::new(format!(
+                        "header name {:?} is not UTF-8, so it cannot travel with the message",
+                        String::from_utf8_lossy(header.name)
+                    )));
+                }
                 out.headers.push(Header {
-                    name: String::from_utf8_lossy(header.name).into_owned().into(),
+                    name: header.name.to_vec().into(),
                     value: header.value.map(<[u8]>::to_vec),
                 });
             }
@@ -209,7 +216,8 @@ mod tests {
             headers: vec![HeaderRef {
                 name: b"traceparent",
                 value: Some(b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
-            }],
+            }]
+            .into(),
             value: Some(TO_MESSAGE.as_bytes()),
         }
     }
@@ -227,7 +235,7 @@ mod tests {
         );
         // The trace header travels, after the output's own.
         assert_eq!(
-            binary.headers.last().map(|h| h.name.as_ref()),
+            binary.headers.last().and_then(|h| h.name_str()),
             Some("traceparent")
         );
         // Binary -> structured keeps every attribute.
@@ -295,7 +303,7 @@ mod tests {
         assert!(e.to_string().contains("not a CloudEvent"), "{e}");
         let garbage = MessageRef {
             key: None,
-            headers: vec![],
+            headers: vec![].into(),
             value: Some(b"{not json"),
         };
         assert!(

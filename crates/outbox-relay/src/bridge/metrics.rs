@@ -180,10 +180,11 @@ impl BridgeMetrics {
             "status": if lag > LAG_DEGRADED_MESSAGES { "degraded" } else { "healthy" },
             "consumer_lag": lag,
         });
-        let statuses = [&broker["status"], &consumer["status"], &lag["status"]];
-        let status = if statuses.iter().any(|s| *s == "unhealthy") {
+        let statuses = [&broker, &consumer, &lag].map(|check| check.get("status"));
+        let is = |status: &str| statuses.iter().any(|s| s.is_some_and(|s| s == status));
+        let status = if is("unhealthy") {
             "unhealthy"
-        } else if statuses.iter().any(|s| *s == "degraded") {
+        } else if is("degraded") {
             "degraded"
         } else {
             "healthy"

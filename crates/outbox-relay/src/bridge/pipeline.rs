@@ -5,8 +5,8 @@
 //! consumer's rebalance callback, which librdkafka runs inside `poll`, can wait for the
 //! acknowledgements of the partitions it gives up and commit them before they move.
 
+use base64::Engine as _;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -257,7 +257,10 @@ impl Core {
             route,
         });
         let mut record: BaseRecord<'_, [u8], [u8], Box<Tag>> =
-            BaseRecord::with_opaque_to(topic, tag).headers(message.to_owned_headers());
+            BaseRecord::with_opaque_to(topic, tag).headers(message.to_owned_headers().map_err(
+                // Every header name was checked to be UTF-8 by the converter or the dead letter.
+                |_| KafkaError::MessageProduction(RDKafkaErrorCode::InvalidRecord),
+            )?);
         if let Some(key) = &message.key {
             record = record.key(key.as_slice());
         }
@@ -384,8 +387,20 @@ impl Core {
 
     /// The dead-letter message for `original`: its key, headers and value, plus headers
     /// naming the error and where the message was read.
+    ///
+    /// Kafka clients send header names as strings, so a name that is not UTF-8 travels as
+    /// `outbox-header-name-base64-<the name in base64>`, its value kept.
     fn dead_letter(&self, original: &Message, error: &str, partition: i32, offset: i64) -> Message {
         let mut message = original.clone();
+        for header in &mut message.headers {
+            if header.name_str().is_none() {
+                let name = format!(
+                    "outbox-header-name-base64-{}",
+                    base64::engine::general_purpose::STANDARD.encode(&header.name)
+                );
+                header.name = name.into_bytes().into();
+            }
+        }
         message.headers.extend([
             Header::new("outbox-error", error.as_bytes()),
             Header::new("outbox-source-topic", self.options.from_topic.as_bytes()),
@@ -427,25 +442,19 @@ impl Core {
         }
         state.summary.consumed += 1;
         self.metrics.consumed(1);
-        // rdkafka panics on a header name that is not UTF-8; such a message is a bad one.
-        let view = catch_unwind(AssertUnwindSafe(|| MessageRef::from(message)));
+        // Header names are read as bytes (the library reads them through librdkafka, not
+        // rdkafka's `&str` accessor), so a name that is not UTF-8 is the converter's error.
+        let view = MessageRef::from(message);
         let dead_letter = self.options.dead_letter_topic.is_some();
-        let original = || {
-            catch_unwind(AssertUnwindSafe(|| Message::from(message))).unwrap_or_else(|_| Message {
-                key: message.key().map(<[u8]>::to_vec),
-                headers: Vec::new(),
-                value: message.payload().map(<[u8]>::to_vec),
-            })
-        };
+        let original = || view.to_owned_message();
         let refused = if self.options.exactly_once {
             state.refused.remove(&(partition, offset))
         } else {
             None
         };
-        let converted = match (refused, view) {
-            (Some(error), _) => Err(error),
-            (None, Ok(view)) => self.converter.convert(&view).map_err(|e| e.to_string()),
-            (None, Err(_)) => Err("a header name is not UTF-8".to_owned()),
+        let converted = match refused {
+            Some(error) => Err(error),
+            None => self.converter.convert(&view).map_err(|e| e.to_string()),
         };
         let (route, out, kept) = match converted {
             Ok(out) => {
