@@ -1,10 +1,7 @@
 //! The relay rides out a broker outage in the middle of a run: no row fails, every row is
 //! published afterwards, order per key holds; `/health` reports the outage as `unhealthy` with
-//! HTTP 503 and recovers.
-//!
-//! The only test in its binary: librdkafka's mock cluster re-binds its port when a broker goes
-//! down and aborts the process if another socket took it meanwhile, so no other mock cluster
-//! is created in this process while it runs.
+//! HTTP 503 and recovers. The broker is stopped as a stopped or hung broker process is:
+//! connections open, no answer for ten seconds (`testkit::Broker::down`).
 
 #![allow(
     clippy::unwrap_used,

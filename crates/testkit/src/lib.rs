@@ -27,7 +27,7 @@ mod broker;
 mod postgres;
 pub mod prometheus;
 
-pub use broker::{Broker, Message, read_topic};
+pub use broker::{Broker, Message, STOPPED_FOR, read_topic};
 pub use postgres::Postgres;
 
 /// The SQLite driver (bundled SQLite), for tests that write an SQLite outbox table.
