@@ -4,6 +4,7 @@
     python_relay_baseline.py once    DB_URL (--brokers HOST:PORT --topic T | --to stdout) [--batch-size N]
     python_relay_baseline.py loop    DB_URL --brokers HOST:PORT --topic T [--poll-interval S] [--batch-size N]
     python_relay_baseline.py writer  DB_URL RATE SECONDS     # rows at RATE a second, for latency
+    python_relay_baseline.py produce BROKERS TOPIC RATE SECONDS   # the broker's own latency
 
 once: `OutboxPublisherBase.publish_batch(batch_size)` in a loop until nothing is pending, each
 batch in one transaction (the repository's `mark_published` runs in it), then exits: what
@@ -22,6 +23,11 @@ loop: the same, forever, sleeping the poll interval (python-outbox-core's defaul
 writer: inserts rows at RATE a second for SECONDS, one transaction a row, and prints
 `{"event_id": ..., "committed": unix seconds}` per row once it has committed: the start of
 the commit-to-acknowledgement latency the benchmark measures against `published_at`.
+
+produce: no database: confluent-kafka produces messages at RATE a second for SECONDS on 100
+keys, with the relay's producer settings (idempotent, acks=all, linger.ms=0, Nagle off), and
+prints the produce-to-acknowledgement latency in milliseconds, `P50 P99 N`: what the broker
+and the client alone cost, the floor under the relay's latency on the same machine.
 """
 
 import argparse
@@ -154,9 +160,54 @@ async def writer(args):
             print(json.dumps({"event_id": event_id, "committed": time.time()}))
 
 
+def produce(args):
+    brokers = args.db  # the first positional argument
+    producer = Producer(
+        {
+            "bootstrap.servers": brokers,
+            "enable.idempotence": True,
+            "acks": "all",
+            "message.timeout.ms": 0,
+            "linger.ms": 0,
+            "socket.nagle.disable": True,
+        }
+    )
+    latencies = []
+
+    def delivered_at(sent):
+        def delivered(err, _msg):
+            if err is None:
+                latencies.append(time.perf_counter() - sent)
+
+        return delivered
+
+    # The topic's metadata and the producer id first, as the relay has them before it starts.
+    producer.produce(args.topic, key=b"warm-up", value=b"{}")
+    producer.flush(30)
+    interval = 1.0 / args.rate
+    total = int(args.rate * args.seconds)
+    start = time.perf_counter()
+    for n in range(total):
+        due = start + n * interval
+        while (delay := due - time.perf_counter()) > 0:
+            producer.poll(min(delay, 0.001))
+        value = dumps({"n": n}).encode()
+        producer.produce(
+            args.topic, key=f"order-{n % 100}", value=value, on_delivery=delivered_at(time.perf_counter())
+        )
+        producer.poll(0)
+    while producer.flush(30) > 0:
+        pass
+    lat = sorted(x * 1000 for x in latencies)
+    if len(lat) != total:
+        sys.exit(f"python_relay_baseline: {len(lat)} of {total} messages acknowledged")
+    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]  # noqa: E731
+    print(f"{pick(0.5):.1f} {pick(0.99):.1f} {len(lat)}")
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["once", "loop", "writer"])
+    parser.add_argument("command", choices=["once", "loop", "writer", "produce"])
     parser.add_argument("db")
     parser.add_argument("rest", nargs="*")
     parser.add_argument("--brokers")
@@ -165,7 +216,11 @@ def main():
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--poll-interval", type=float, default=5.0)
     args = parser.parse_args()
-    if args.command == "writer":
+    if args.command == "produce":
+        args.topic = args.rest[0]
+        args.rate, args.seconds = float(args.rest[1]), float(args.rest[2])
+        produce(args)
+    elif args.command == "writer":
         args.rate, args.seconds = float(args.rest[0]), float(args.rest[1])
         asyncio.run(writer(args))
     else:

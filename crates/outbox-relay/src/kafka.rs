@@ -7,6 +7,11 @@
 //! refusal of the message itself (too large, invalid or unknown topic, not authorised,
 //! invalid record), which counts as an attempt at the row, or a fatal producer error, which
 //! stops the relay (its supervisor starts it again; rows in flight are sent again).
+//!
+//! Latency: `linger.ms` is 0 (librdkafka's default waits 5 ms for more messages before
+//! sending a batch) and `socket.nagle.disable` is true, so a row that commits alone goes out
+//! at once. Batches still form under load: messages queue while earlier requests are in
+//! flight (`--producer-option linger.ms=5` restores librdkafka's default).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -69,6 +74,8 @@ impl KafkaSink {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("message.timeout.ms", "0")
+            .set("linger.ms", "0")
+            .set("socket.nagle.disable", "true")
             .set("client.id", "outbox-relay");
         for (key, value) in &options.properties {
             config.set(key, value);

@@ -152,8 +152,12 @@ impl Session {
                 }
             }
         });
+        // Marks commit asynchronously: a mark lost in a server crash only republishes rows
+        // that were acknowledged (consumers deduplicate on the event id), and it does not wait
+        // for a WAL flush that would hold up the next claim on this one connection. Failures
+        // stay synchronous ([`Source::record_failure`]).
         client
-            .batch_execute("SET TIME ZONE 'UTC'")
+            .batch_execute("SET TIME ZONE 'UTC'; SET synchronous_commit = off")
             .await
             .map_err(classify)?;
         if listening {
@@ -439,12 +443,18 @@ impl Source for PostgresSource {
         give_up: bool,
     ) -> Result<(), SourceError> {
         let session = self.session()?;
-        session
-            .client
+        // Durable before the next row of its key is sent: a failure lost in a server crash
+        // would make the row pending again behind a later row already on the topic.
+        let transaction = session.client.transaction().await.map_err(classify)?;
+        transaction
+            .batch_execute("SET LOCAL synchronous_commit = on")
+            .await
+            .map_err(classify)?;
+        transaction
             .execute(&session.failure, &[&seq, &error, &give_up])
             .await
-            .map(drop)
-            .map_err(classify)
+            .map_err(classify)?;
+        transaction.commit().await.map_err(classify)
     }
 
     async fn delete_published(&mut self, age: Duration) -> Result<u64, SourceError> {
