@@ -206,12 +206,7 @@ impl Sql {
             table.select_list(Dialect::Postgres),
             quote(BUCKET_AS),
         );
-        let blocked = format!(
-            " AND NOT EXISTS (SELECT 1 FROM {t} AS f WHERE f.{failed} IS NOT NULL \
-             AND f.{published} IS NULL AND {} = {} AND f.{seq} < o.{seq})",
-            table.key_expr_at(Dialect::Postgres, "f"),
-            table.key_expr_at(Dialect::Postgres, "o"),
-        );
+        let blocked = table.blocked_condition(Dialect::Postgres);
         // Qualified, so that no name the claim selects a value as can stand for it.
         let order = format!(" ORDER BY o.{seq} LIMIT $4");
         Sql {

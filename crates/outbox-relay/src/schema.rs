@@ -382,6 +382,23 @@ impl Table {
         format!("coalesce({})", parts.join(", "))
     }
 
+    /// The claim's condition, for the claimed row aliased `o`, that leaves out a row while an
+    /// earlier row of its key failed and is not published (`--on-failure block`).
+    pub(crate) fn blocked_condition(&self, dialect: Dialect) -> String {
+        let (seq, published, failed) = (
+            self.col(Field::Seq),
+            self.col(Field::PublishedAt),
+            self.col(Field::FailedAt),
+        );
+        format!(
+            " AND NOT EXISTS (SELECT 1 FROM {} AS f WHERE f.{failed} IS NOT NULL \
+             AND f.{published} IS NULL AND {} = {} AND f.{seq} < o.{seq})",
+            self.quoted(),
+            self.key_expr_at(dialect, "f"),
+            self.key_expr_at(dialect, "o"),
+        )
+    }
+
     /// The partition key a claim reads: as [`Table::key_expr`] without the `''`, so that a
     /// row whose key columns are all `NULL` reads as having no key.
     pub(crate) fn claimed_key_expr(&self, dialect: Dialect) -> String {

@@ -97,12 +97,7 @@ impl Statements {
              AND {seq} NOT IN (SELECT value FROM json_each(?2))",
             table.select_list(Dialect::Sqlite)
         );
-        let blocked = format!(
-            " AND NOT EXISTS (SELECT 1 FROM {t} AS f WHERE f.{failed} IS NOT NULL \
-             AND f.{published} IS NULL AND {} = {} AND f.{seq} < o.{seq})",
-            table.key_expr_at(Dialect::Sqlite, "f"),
-            table.key_expr_at(Dialect::Sqlite, "o"),
-        );
+        let blocked = table.blocked_condition(Dialect::Sqlite);
         // Qualified, so that no name the claim selects a value as can stand for it.
         let order = format!(" ORDER BY o.{seq} LIMIT ?3");
         Statements {
