@@ -209,7 +209,7 @@ fn is_attribute_header(name: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outbox_cloudevents::HeaderRef;
+    use outbox_cloudevents::{HeaderRef, decode};
 
     const TO_MESSAGE: &str = r#"{"event_id":"3f2c1a9e-8b7d-4c6e-9a5f-1b2c3d4e5f01","event_type":"com.gridflow.invite.created","aggregate_id":"invite-42","occurred_at":"2024-05-06T07:08:09.123456+00:00","source":"user-service","data_version":"1.0","correlation_id":null,"causation_id":null,"email":"ana@example.com"}"#;
 
