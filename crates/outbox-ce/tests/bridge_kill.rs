@@ -68,7 +68,7 @@ fn kill_run(cluster: &Cluster, extra: &[&str]) -> Run {
     let mock = cluster.is_mock();
     let start = |args: &[&str], instance: &str| {
         let member = format!("group.instance.id={group}-{instance}");
-        let member = [&args[..], &["--consumer-option", member.as_str()][..]].concat();
+        let member = [args, &["--consumer-option", member.as_str()][..]].concat();
         bridge(
             &brokers,
             &from,

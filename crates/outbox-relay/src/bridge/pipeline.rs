@@ -23,7 +23,6 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use super::convert::Converter;
 use super::metrics::BridgeMetrics;
 use super::{BridgeError, BridgeOptions, BridgeSummary};
-use crate::observe::{LogFormat, Logger};
 
 /// How often acknowledged offsets are committed (at-least-once).
 const COMMIT_EVERY: Duration = Duration::from_millis(200);
@@ -232,7 +231,10 @@ impl Core {
     }
 
     fn log(&self, level: &str, event: &str, text: &str, fields: serde_json::Value) {
-        log(&self.options.logger, level, event, text, fields);
+        // The relay's formats, `outbox-ce bridge:` in text.
+        self.options
+            .logger
+            .log_as("bridge", level, event, text, fields);
     }
 
     /// Produces `message` to `topic` (the output topic or, for [`Route::DeadLetter`], the
@@ -755,26 +757,6 @@ fn refusal(route: Route, e: &KafkaError) -> String {
     match route {
         Route::Output => format!("the output topic refused the converted message: {e}"),
         Route::DeadLetter => format!("the dead-letter topic refused the message: {e}"),
-    }
-}
-
-/// Logs in the relay's formats, prefixed `outbox-ce bridge:` in text.
-pub(crate) fn log(
-    logger: &Logger,
-    level: &str,
-    event: &str,
-    text: &str,
-    fields: serde_json::Value,
-) {
-    if logger.quiet {
-        return;
-    }
-    match logger.format {
-        LogFormat::Json => logger.log(level, event, text, fields),
-        LogFormat::Text => {
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr().lock(), "outbox-ce bridge: {text}");
-        }
     }
 }
 
