@@ -43,7 +43,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(outbox_relay::bridge::run(*options, shutdown_signal())) {
+    // The signal handlers are installed as the runtime starts, before the bridge connects.
+    let run = async { outbox_relay::bridge::run(*options, crate::relay::shutdown_signal()).await };
+    match runtime.block_on(run) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(io::stderr(), "outbox-ce bridge: {e}");
@@ -147,28 +149,6 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
         return Err("--dead-letter-topic must differ from --from-topic and --to-topic".to_owned());
     }
     Ok(Parsed::Run(Box::new(options)))
-}
-
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 const HELP: &str = "\

@@ -373,8 +373,9 @@ impl Job {
 }
 
 /// A future that resolves on SIGTERM or SIGINT, with the handlers installed at once (before
-/// the future is first polled), so that a signal arriving early stops the relay cleanly.
-fn shutdown_signal() -> impl Future<Output = ()> {
+/// the future is first polled), so that a signal arriving early stops the relay (or the
+/// bridge) cleanly. Call it in the runtime.
+pub(crate) fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

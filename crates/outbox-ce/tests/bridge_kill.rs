@@ -49,9 +49,42 @@ fn kill_run(cluster: &Cluster, extra: &[&str]) -> Run {
     let addr = free_addr();
     let mut args = vec!["--dead-letter-topic", dead.as_str(), "--idle-exit", "8s"];
     args.extend_from_slice(extra);
-    let start = |args: &[&str]| bridge(&brokers, &from, &to, &group, args);
-    let mut a = start(&[&args[..], &["--metrics-listen", addr.as_str()]].concat());
-    let mut b = start(&args);
+    // On the mock cluster each bridge joins as a static member whose `group.instance.id`
+    // sorts before those of the bridges already in the group, once they hold partitions.
+    // librdkafka's mock group coordinator (classic protocol, librdkafka 2.12.1 and its master
+    // branch) ends a rebalance's sync phase as soon as the leader's SyncGroup carries an
+    // assignment for every member, and answers a follower's SyncGroup that comes after it
+    // with INVALID_REQUEST (its state `Up` takes no SyncGroup, where a Kafka broker hands out
+    // the stored assignment). The follower then rejoins, which starts the next rebalance
+    // (`session.timeout.ms` - 1 s later), where the same race runs again. It sends the
+    // JoinGroup responses in join order, the leader (the first member to join) first, so on
+    // a loaded machine the leader, which has its metadata cached and assigns at once, wins
+    // round after round: its log reads "assigned [0, 1]", "revoked", every five seconds, the
+    // follower's nothing (`debug=cgrp`: "SyncGroup response: Broker: Invalid request"), and
+    // no bridge goes idle, since each assignment is activity. The mock elects the member
+    // with the lowest `group.instance.id` instead, so a bridge that joins last with the
+    // lowest id is the leader and gets its JoinGroup response after the others, which then
+    // sync while it assigns. A broker (`OUTBOX_CE_BROKERS`) runs the plain dynamic group.
+    let mock = cluster.is_mock();
+    let start = |args: &[&str], instance: &str| {
+        let member = format!("group.instance.id={group}-{instance}");
+        let member = [args, &["--consumer-option", member.as_str()][..]].concat();
+        bridge(
+            &brokers,
+            &from,
+            &to,
+            &group,
+            if mock { &member } else { args },
+        )
+    };
+    let mut a = start(
+        &[&args[..], &["--metrics-listen", addr.as_str()]].concat(),
+        "2",
+    );
+    wait_for("the first bridge to hold partitions", || {
+        holds_partitions(&a.stderr())
+    });
+    let mut b = start(&args, "1");
     // Both in the group with partitions of their own, then the first half.
     wait_for("both bridges to hold partitions", || {
         holds_partitions(&a.stderr()) && holds_partitions(&b.stderr())
@@ -67,7 +100,7 @@ fn kill_run(cluster: &Cluster, extra: &[&str]) -> Run {
     a.kill9();
     let killed_log = a.stderr();
     produce(&brokers, &from, second);
-    let mut a2 = start(&args);
+    let mut a2 = start(&args, "0");
     let mut logs = Vec::new();
     for bridge in [&mut b, &mut a2] {
         let status = bridge.wait();

@@ -210,10 +210,14 @@ pub async fn run(
             let listener = crate::observe::bind(addr)
                 .await
                 .map_err(|e| BridgeError::Listen(format!("--metrics-listen {addr}: {e}")))?;
-            Some(tokio::spawn(metrics::serve(
+            Some(tokio::spawn(crate::observe::serve(
                 listener,
                 Arc::clone(&metrics),
                 probe(&options)?,
+                crate::observe::Endpoints {
+                    metrics: true,
+                    health: true,
+                },
             )))
         }
         None => None,

@@ -260,11 +260,32 @@ pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
+/// What [`serve`] reports: a pipeline's counters and its health. The relay's [`Metrics`]
+/// and the bridge's [`BridgeMetrics`](crate::bridge::BridgeMetrics) are the two.
+pub trait Observed: Send + Sync + 'static {
+    /// The Prometheus text exposition (format 0.0.4), for `GET /metrics`.
+    fn render_metrics(&self) -> String;
+
+    /// python-outbox-core's health check as JSON, and whether it is `unhealthy` (HTTP 503),
+    /// for `GET /health`; `broker` is the pipeline's broker check.
+    fn health(&self, broker: &Probe) -> impl Future<Output = (String, bool)> + Send;
+}
+
+impl Observed for Metrics {
+    fn render_metrics(&self) -> String {
+        self.to_prometheus()
+    }
+
+    fn health(&self, broker: &Probe) -> impl Future<Output = (String, bool)> + Send {
+        Metrics::health(self, broker)
+    }
+}
+
 /// Answers `GET /metrics` and `GET /health` on `listener` until the task is dropped: a
 /// minimal HTTP/1.1 responder, one request per connection.
-pub async fn serve(
+pub async fn serve<O: Observed>(
     listener: TcpListener,
-    metrics: std::sync::Arc<Metrics>,
+    metrics: std::sync::Arc<O>,
     broker: Probe,
     endpoints: Endpoints,
 ) {
@@ -293,7 +314,7 @@ pub async fn serve(
                 ("GET", "/metrics") if endpoints.metrics => (
                     "200 OK",
                     "text/plain; version=0.0.4; charset=utf-8",
-                    metrics.to_prometheus(),
+                    metrics.render_metrics(),
                 ),
                 ("GET", "/health") if endpoints.health => {
                     let (body, unhealthy) = metrics.health(&broker).await;
@@ -354,11 +375,24 @@ impl Logger {
     /// Logs `event` (a python-outbox-core event name such as `outbox.batch_complete`) with
     /// `fields`; `text` is the line in text format.
     pub fn log(&self, level: &str, event: &str, text: &str, fields: serde_json::Value) {
+        self.log_as("relay", level, event, text, fields);
+    }
+
+    /// [`log`](Self::log) for another `outbox-ce` command: text lines read
+    /// `outbox-ce <command>: <text>`.
+    pub fn log_as(
+        &self,
+        command: &str,
+        level: &str,
+        event: &str,
+        text: &str,
+        fields: serde_json::Value,
+    ) {
         if self.quiet {
             return;
         }
         let line = match self.format {
-            LogFormat::Text => format!("outbox-ce relay: {text}"),
+            LogFormat::Text => format!("outbox-ce {command}: {text}"),
             LogFormat::Json => {
                 let mut object = serde_json::Map::new();
                 object.insert("event".into(), event.into());

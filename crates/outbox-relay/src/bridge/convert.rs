@@ -3,10 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use outbox_cloudevents::kafka::detect_mode;
 use outbox_cloudevents::{
-    Encoder, ErrorKind, Header, Message, MessageRef, Mode, OutboxEvent, Payload, Profile,
-    WireEvent, decode,
+    Decoder, Encoder, ErrorKind, Header, Message, MessageRef, Mode, OutboxEvent, Payload, Profile,
+    WireEvent,
 };
 
 use crate::sink::{MessageEncoder, OutputMode};
@@ -68,6 +67,9 @@ pub struct Converter {
     input: InputFormat,
     mode: OutputMode,
     profile: Profile,
+    /// Reads CloudEvents in either mode, with every leniency: the SDKs' messages as they
+    /// come.
+    decoder: Decoder,
     events: MessageEncoder,
     wire: Encoder,
 }
@@ -82,6 +84,7 @@ impl Converter {
         Converter {
             input,
             mode,
+            decoder: Decoder::new(),
             events: MessageEncoder::new(mode, profile.clone()),
             wire: Encoder::new(wire_mode).profile(profile.clone()),
             profile,
@@ -97,7 +100,7 @@ impl Converter {
         let cloudevent = match self.input {
             InputFormat::CloudEvents => true,
             InputFormat::OutboxJson => false,
-            InputFormat::Auto => match detect_mode(message) {
+            InputFormat::Auto => match self.decoder.detect_mode(message) {
                 Ok(_) => true,
                 Err(e) if e.kind() == ErrorKind::NotACloudEvent => false,
                 Err(e) => return Err(e.into()),
@@ -143,7 +146,7 @@ impl Converter {
     }
 
     fn convert_cloudevent(&self, message: &MessageRef<'_>) -> outbox_cloudevents::Result<Message> {
-        let wire = decode(message)?;
+        let wire = self.decoder.decode_wire(message)?;
         let canonical = OutboxEvent::<Payload>::from_wire(wire.clone(), &Profile::Canonical);
         let (event, python) = match canonical {
             Ok(event) => (Ok(event), false),
@@ -206,7 +209,7 @@ fn is_attribute_header(name: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outbox_cloudevents::HeaderRef;
+    use outbox_cloudevents::{HeaderRef, decode};
 
     const TO_MESSAGE: &str = r#"{"event_id":"3f2c1a9e-8b7d-4c6e-9a5f-1b2c3d4e5f01","event_type":"com.gridflow.invite.created","aggregate_id":"invite-42","occurred_at":"2024-05-06T07:08:09.123456+00:00","source":"user-service","data_version":"1.0","correlation_id":null,"causation_id":null,"email":"ana@example.com"}"#;
 

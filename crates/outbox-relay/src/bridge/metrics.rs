@@ -1,15 +1,12 @@
 //! The bridge's counters at `/metrics` (Prometheus text format) and its `/health`, served
-//! the way the relay serves its own (see [`crate::observe`]).
+//! by the relay's server ([`crate::observe::serve`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
+use crate::observe::Observed;
 use crate::sink::Probe;
 
 /// The consumer lag beyond which `/health` says `degraded`.
@@ -198,58 +195,13 @@ impl BridgeMetrics {
     }
 }
 
-/// Answers `GET /metrics` and `GET /health` on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, metrics: std::sync::Arc<BridgeMetrics>, broker: Probe) {
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let metrics = std::sync::Arc::clone(&metrics);
-        let broker = std::sync::Arc::clone(&broker);
-        tokio::spawn(async move {
-            let mut request = Vec::new();
-            let mut buffer = [0u8; 1024];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
-                match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await {
-                    Ok(Ok(n)) if n > 0 => request.extend_from_slice(buffer.get(..n).unwrap_or(&[])),
-                    _ => break,
-                }
-            }
-            let line = request.split(|b| *b == b'\n').next().unwrap_or(&[]);
-            let line = String::from_utf8_lossy(line);
-            let mut parts = line.split_whitespace();
-            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            let path = path.split('?').next().unwrap_or("");
-            let (status, content_type, body) = match (method, path) {
-                ("GET", "/metrics") => (
-                    "200 OK",
-                    "text/plain; version=0.0.4; charset=utf-8",
-                    metrics.to_prometheus(),
-                ),
-                ("GET", "/health") => {
-                    let (body, unhealthy) = metrics.health(&broker).await;
-                    let status = if unhealthy {
-                        "503 Service Unavailable"
-                    } else {
-                        "200 OK"
-                    };
-                    (status, "application/json", body)
-                }
-                ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
-                _ => (
-                    "405 Method Not Allowed",
-                    "text/plain",
-                    "use GET\n".to_owned(),
-                ),
-            };
-            let head = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes()).await;
-            let _ = stream.write_all(body.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        });
+impl Observed for BridgeMetrics {
+    fn render_metrics(&self) -> String {
+        self.to_prometheus()
+    }
+
+    fn health(&self, broker: &Probe) -> impl Future<Output = (String, bool)> + Send {
+        BridgeMetrics::health(self, broker)
     }
 }
 

@@ -23,7 +23,6 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use super::convert::Converter;
 use super::metrics::BridgeMetrics;
 use super::{BridgeError, BridgeOptions, BridgeSummary};
-use crate::observe::{LogFormat, Logger};
 
 /// How often acknowledged offsets are committed (at-least-once).
 const COMMIT_EVERY: Duration = Duration::from_millis(200);
@@ -232,25 +231,22 @@ impl Core {
     }
 
     fn log(&self, level: &str, event: &str, text: &str, fields: serde_json::Value) {
-        log(&self.options.logger, level, event, text, fields);
+        // The relay's formats, `outbox-ce bridge:` in text.
+        self.options
+            .logger
+            .log_as("bridge", level, event, text, fields);
     }
 
-    /// Produces `message` to `route`, waiting while librdkafka's queue is full.
+    /// Produces `message` to `topic` (the output topic or, for [`Route::DeadLetter`], the
+    /// dead-letter topic), waiting while librdkafka's queue is full.
     fn produce(
         &self,
         route: Route,
+        topic: &str,
         message: &Message,
         partition: i32,
         offset: i64,
     ) -> Result<(), KafkaError> {
-        let topic = match route {
-            Route::Output => self.options.to_topic.as_str(),
-            Route::DeadLetter => self
-                .options
-                .dead_letter_topic
-                .as_deref()
-                .unwrap_or_default(),
-        };
         let tag = Box::new(Tag {
             partition,
             offset,
@@ -340,13 +336,21 @@ impl Core {
             Err(e) => {
                 let error = refusal(tag.route, &e);
                 let original = entry.original.take();
-                match (tag.route, original) {
-                    (Route::Output, Some(original)) if self.options.dead_letter_topic.is_some() => {
+                match (
+                    tag.route,
+                    original,
+                    self.options.dead_letter_topic.as_deref(),
+                ) {
+                    (Route::Output, Some(original), Some(topic)) => {
                         let message =
                             self.dead_letter(&original, &error, tag.partition, tag.offset);
-                        if let Err(e) =
-                            self.produce(Route::DeadLetter, &message, tag.partition, tag.offset)
-                        {
+                        if let Err(e) = self.produce(
+                            Route::DeadLetter,
+                            topic,
+                            &message,
+                            tag.partition,
+                            tag.offset,
+                        ) {
                             self.fail(
                                 state,
                                 tag.partition,
@@ -445,7 +449,7 @@ impl Core {
         // Header names are read as bytes (the library reads them through librdkafka, not
         // rdkafka's `&str` accessor), so a name that is not UTF-8 is the converter's error.
         let view = MessageRef::from(message);
-        let dead_letter = self.options.dead_letter_topic.is_some();
+        let dead_letter_topic = self.options.dead_letter_topic.as_deref();
         let original = || view.to_owned_message();
         let refused = if self.options.exactly_once {
             state.refused.remove(&(partition, offset))
@@ -456,20 +460,22 @@ impl Core {
             Some(error) => Err(error),
             None => self.converter.convert(&view).map_err(|e| e.to_string()),
         };
-        let (route, out, kept) = match converted {
-            Ok(out) => {
-                let kept = (dead_letter && !self.options.exactly_once).then(original);
-                (Route::Output, out, kept)
+        let (route, topic, out, kept) = match (converted, dead_letter_topic) {
+            (Ok(out), _) => {
+                let kept =
+                    (dead_letter_topic.is_some() && !self.options.exactly_once).then(original);
+                (Route::Output, self.options.to_topic.as_str(), out, kept)
             }
-            Err(error) if dead_letter => {
+            (Err(error), Some(topic)) => {
                 self.log_dead_letter(partition, offset, &error);
                 (
                     Route::DeadLetter,
+                    topic,
                     self.dead_letter(&original(), &error, partition, offset),
                     None,
                 )
             }
-            Err(error) => {
+            (Err(error), None) => {
                 self.fail(state, partition, offset, error);
                 return;
             }
@@ -483,7 +489,7 @@ impl Core {
                 original: kept,
             });
         }
-        if let Err(e) = self.produce(route, &out, partition, offset) {
+        if let Err(e) = self.produce(route, topic, &out, partition, offset) {
             // Refused before it was queued (too large for the producer, unknown topic).
             if self.options.exactly_once {
                 state
@@ -751,26 +757,6 @@ fn refusal(route: Route, e: &KafkaError) -> String {
     match route {
         Route::Output => format!("the output topic refused the converted message: {e}"),
         Route::DeadLetter => format!("the dead-letter topic refused the message: {e}"),
-    }
-}
-
-/// Logs in the relay's formats, prefixed `outbox-ce bridge:` in text.
-pub(crate) fn log(
-    logger: &Logger,
-    level: &str,
-    event: &str,
-    text: &str,
-    fields: serde_json::Value,
-) {
-    if logger.quiet {
-        return;
-    }
-    match logger.format {
-        LogFormat::Json => logger.log(level, event, text, fields),
-        LogFormat::Text => {
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr().lock(), "outbox-ce bridge: {text}");
-        }
     }
 }
 
