@@ -225,22 +225,41 @@ impl Metrics {
             "pending_count": self.pending.load(Ordering::Relaxed),
             "oldest_event_age_seconds": oldest,
         });
-        let statuses = [&database, &broker, &lag].map(|check| check.get("status"));
-        let is = |status: &str| statuses.iter().any(|s| s.is_some_and(|s| s == status));
-        let status = if is("unhealthy") {
-            "unhealthy"
-        } else if is("degraded") {
-            "degraded"
-        } else {
-            "healthy"
-        };
-        let body = serde_json::json!({
-            "status": status,
-            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "checks": {"database": database, "broker": broker, "outbox_lag": lag},
-        });
-        (body.to_string(), status == "unhealthy")
+        health_report([
+            ("database", database),
+            ("broker", broker),
+            ("outbox_lag", lag),
+        ])
     }
+}
+
+/// The `/health` body for named checks, each an object with a `status`, and whether it is
+/// unhealthy: the worst status wins, as in python-outbox-core's `OutboxHealthCheck`.
+pub(crate) fn health_report<const N: usize>(
+    checks: [(&str, serde_json::Value); N],
+) -> (String, bool) {
+    let is = |status: &str| {
+        checks
+            .iter()
+            .any(|(_, check)| check.get("status").is_some_and(|s| s == status))
+    };
+    let status = if is("unhealthy") {
+        "unhealthy"
+    } else if is("degraded") {
+        "degraded"
+    } else {
+        "healthy"
+    };
+    let checks: serde_json::Map<String, serde_json::Value> = checks
+        .into_iter()
+        .map(|(name, check)| (name.to_owned(), check))
+        .collect();
+    let body = serde_json::json!({
+        "status": status,
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "checks": checks,
+    });
+    (body.to_string(), status == "unhealthy")
 }
 
 /// Which endpoints [`serve`] answers.

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::observe::Observed;
+use crate::observe::{Observed, health_report};
 use crate::sink::Probe;
 
 /// The consumer lag beyond which `/health` says `degraded`.
@@ -177,21 +177,11 @@ impl BridgeMetrics {
             "status": if lag > LAG_DEGRADED_MESSAGES { "degraded" } else { "healthy" },
             "consumer_lag": lag,
         });
-        let statuses = [&broker, &consumer, &lag].map(|check| check.get("status"));
-        let is = |status: &str| statuses.iter().any(|s| s.is_some_and(|s| s == status));
-        let status = if is("unhealthy") {
-            "unhealthy"
-        } else if is("degraded") {
-            "degraded"
-        } else {
-            "healthy"
-        };
-        let body = serde_json::json!({
-            "status": status,
-            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "checks": {"broker": broker, "consumer_group": consumer, "consumer_lag": lag},
-        });
-        (body.to_string(), status == "unhealthy")
+        health_report([
+            ("broker", broker),
+            ("consumer_group", consumer),
+            ("consumer_lag", lag),
+        ])
     }
 }
 
