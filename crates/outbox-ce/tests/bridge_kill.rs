@@ -47,7 +47,9 @@ fn kill_run(cluster: &Cluster, extra: &[&str]) -> Run {
     let inputs = corpus(TOTAL, 3, 25);
     let (first, second) = inputs.split_at(inputs.len() / 2);
     let addr = free_addr();
-    let mut args = vec!["--dead-letter-topic", dead.as_str(), "--idle-exit", "8s"];
+    // Idle exit well past the session timeout (6 s) and a rebalance: the survivors must still
+    // be there when the killed member's partitions move to them.
+    let mut args = vec!["--dead-letter-topic", dead.as_str(), "--idle-exit", "20s"];
     args.extend_from_slice(extra);
     // On the mock cluster each bridge joins as a static member whose `group.instance.id`
     // sorts before those of the bridges already in the group, once they hold partitions.
