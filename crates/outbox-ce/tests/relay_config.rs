@@ -16,8 +16,7 @@ mod common;
 use std::io::ErrorKind;
 use std::net::TcpListener;
 
-use common::relay::{Db, Relay, status, topic_name};
-use testkit::Broker;
+use common::relay::{Db, Relay, Target, status};
 
 /// Loopback ports a test holds, so that any connection the relay makes is seen.
 struct Trap {
@@ -190,10 +189,7 @@ fn an_out_of_range_value_leaves_an_existing_table_untouched() {
 /// then marked failed. Returns `attempts`.
 fn attempts_for_an_oversized_row(env: &[(&str, &str)], flags: &[&str]) -> i64 {
     let db = Db::postgres();
-    let broker = Broker::start().unwrap();
-    let brokers = broker.bootstrap_servers();
-    let topic = topic_name("too-large");
-    broker.create_topic(&topic, 1).unwrap();
+    let target = Target::new("too-large", 1);
     db.execute(
         "insert into outbox_events (event_id, event_type, aggregate_id, source, occurred_at, payload) \
          values ('00000000-0000-4000-8000-000000000001', 'com.example.big', 'big', 'svc', now(), \
@@ -201,18 +197,7 @@ fn attempts_for_an_oversized_row(env: &[(&str, &str)], flags: &[&str]) -> i64 {
     );
     db.insert(2..12, 3);
     let url = db.url();
-    let mut args = vec![
-        "relay",
-        "run",
-        "--db",
-        &url,
-        "--brokers",
-        &brokers,
-        "--topic",
-        &topic,
-        "--once",
-    ];
-    args.extend_from_slice(flags);
+    let args = target.run_args(&url, &[&["--once"], flags].concat());
     let mut relay = Relay::spawn(&args, env);
     let code = relay.wait();
     let rows = db.rows();

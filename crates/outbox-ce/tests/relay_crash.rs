@@ -17,36 +17,22 @@
 
 mod common;
 
-use common::relay::{Db, Relay, Rng, check_delivery, status, topic_name, wait_for};
+use common::relay::{Db, Rng, Target, check_delivery, status, wait_for};
 use std::time::Duration;
-use testkit::{Broker, read_topic};
 
 /// A few hundred keys, so that every batch mixes keys and each key has many rows.
 const KEYS: u64 = 300;
 
 fn kill_and_restart(db: &Db, rows: u64, label: &str) {
-    let broker = Broker::start().unwrap();
-    let topic = topic_name(label);
-    broker.create_topic(&topic, 4).unwrap();
+    let target = Target::new(label, 4);
     db.insert(0..rows, KEYS);
     let url = db.url();
-    let brokers = broker.bootstrap_servers();
-    let args = [
-        "relay",
-        "run",
-        "--db",
-        &url,
-        "--brokers",
-        &brokers,
-        "--topic",
-        &topic,
-    ];
     let mut rng = Rng::new(label);
 
     let mut mid_run = 0;
     // A kill at a random time after start: during connecting, claiming or the first batches.
     {
-        let mut relay = Relay::spawn(&args, &[]);
+        let mut relay = target.spawn(&url, &[]);
         std::thread::sleep(Duration::from_millis(rng.below(0..400)));
         relay.kill9();
     }
@@ -54,7 +40,7 @@ fn kill_and_restart(db: &Db, rows: u64, label: &str) {
     // quarters.
     for quarter in 0..3 {
         let point = rng.below(quarter * rows / 4 + 1..(quarter + 1) * rows / 4);
-        let mut relay = Relay::spawn(&args, &[]);
+        let mut relay = target.spawn(&url, &[]);
         wait_for(&format!("{point} rows published"), || {
             db.published() >= point || !relay.is_running()
         });
@@ -63,7 +49,7 @@ fn kill_and_restart(db: &Db, rows: u64, label: &str) {
         let published = db.published();
         eprintln!("{label}: killed at {published} of {rows} published (point {point})");
         // Right after the crash: every row marked published is on the topic, in order.
-        check_delivery(&db.rows(), &read_topic(&brokers, &topic).unwrap());
+        check_delivery(&db.rows(), &target.messages());
         if published < rows {
             mid_run += 1;
         }
@@ -73,9 +59,7 @@ fn kill_and_restart(db: &Db, rows: u64, label: &str) {
         "no kill landed in the middle of the run: the test proved nothing"
     );
 
-    let mut once = args.to_vec();
-    once.push("--once");
-    let mut relay = Relay::spawn(&once, &[]);
+    let mut relay = target.spawn(&url, &["--once"]);
     assert_eq!(relay.wait(), 0, "{}", relay.stderr());
 
     let s = status(&url);
@@ -84,7 +68,7 @@ fn kill_and_restart(db: &Db, rows: u64, label: &str) {
     let table = db.rows();
     assert_eq!(table.len() as u64, rows);
     assert!(table.iter().all(|r| r.published && !r.failed));
-    let messages = read_topic(&brokers, &topic).unwrap();
+    let messages = target.messages();
     let delivery = check_delivery(&table, &messages);
     assert_eq!(delivery.distinct as u64, rows, "every row on the topic");
     eprintln!(

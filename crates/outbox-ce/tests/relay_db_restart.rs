@@ -12,40 +12,18 @@ mod common;
 
 use std::time::Duration;
 
-use common::relay::{Db, Relay, check_delivery, status, topic_name, wait_for};
-use testkit::{Broker, read_topic};
+use common::relay::{Db, Target, check_delivery, status, wait_for};
 
 const KEYS: u64 = 200;
 
 #[test]
 fn database_restart_mid_run_the_relay_reconnects_and_finishes() {
     let mut db = Db::postgres();
-    let broker = Broker::start().unwrap();
-    let topic = topic_name("db-restart");
-    broker.create_topic(&topic, 4).unwrap();
-    let url = db.url();
-    let brokers = broker.bootstrap_servers();
     // Slow acknowledgements keep messages in flight when the database goes away.
-    broker
-        .cluster()
-        .broker_round_trip_time(-1, Duration::from_millis(50))
-        .unwrap();
+    let target = Target::new("db-restart", 4).slow(Duration::from_millis(50));
+    let url = db.url();
     db.insert(0..3000, KEYS);
-    let mut relay = Relay::spawn(
-        &[
-            "relay",
-            "run",
-            "--db",
-            &url,
-            "--brokers",
-            &brokers,
-            "--topic",
-            &topic,
-            "--poll-interval",
-            "1s",
-        ],
-        &[],
-    );
+    let mut relay = target.spawn(&url, &["--poll-interval", "1s"]);
     wait_for("some rows published", || db.published() >= 500);
     db.pg_mut().stop().unwrap();
     // The relay sees its connection break while the server is down.
@@ -67,6 +45,6 @@ fn database_restart_mid_run_the_relay_reconnects_and_finishes() {
 
     let s = status(&url);
     assert_eq!((s.pending, s.published, s.failed), (0, 4000, 0));
-    let delivery = check_delivery(&db.rows(), &read_topic(&brokers, &topic).unwrap());
+    let delivery = check_delivery(&db.rows(), &target.messages());
     assert_eq!(delivery.distinct, 4000);
 }

@@ -11,8 +11,7 @@
 
 mod common;
 
-use common::relay::{Db, Relay, Row, ce_id, event_id, status, topic_name};
-use testkit::{Broker, read_topic};
+use common::relay::{Db, Relay, Row, Target, ce_id, event_id, status};
 
 /// One bad row in a key's run of good rows: the SQL that inserts it, and the words its
 /// `last_error` must contain.
@@ -47,21 +46,8 @@ fn write_rows(db: &Db, bad: &[Bad; 2]) -> (Vec<String>, Vec<String>) {
     (held, other)
 }
 
-fn run_once(db: &Db, brokers: &str, topic: &str, extra: &[&str]) -> Relay {
-    let url = db.url();
-    let mut args = vec![
-        "relay",
-        "run",
-        "--db",
-        &url,
-        "--brokers",
-        brokers,
-        "--topic",
-        topic,
-        "--once",
-    ];
-    args.extend_from_slice(extra);
-    let mut relay = Relay::spawn(&args, &[]);
+fn run_once(db: &Db, target: &Target, extra: &[&str]) -> Relay {
+    let mut relay = target.spawn(&db.url(), &[&["--once"], extra].concat());
     relay.wait();
     relay
 }
@@ -71,9 +57,9 @@ fn failed(rows: &[Row]) -> Vec<&Row> {
 }
 
 /// The event ids on the topic under `key`, in offset order.
-fn ids_on(brokers: &str, topic: &str, key: &str) -> Vec<String> {
-    read_topic(brokers, topic)
-        .unwrap()
+fn ids_on(target: &Target, key: &str) -> Vec<String> {
+    target
+        .messages()
         .iter()
         .filter(|m| m.key_str() == Some(key))
         .map(|m| ce_id(m).to_owned())
@@ -81,15 +67,11 @@ fn ids_on(brokers: &str, topic: &str, key: &str) -> Vec<String> {
 }
 
 fn continue_past_bad_rows(db: &Db, bad: [Bad; 2]) {
-    let broker = Broker::start().unwrap();
-    let brokers = broker.bootstrap_servers();
-    let topic = topic_name("bad");
-    let dead = topic_name("dead");
-    broker.create_topic(&topic, 1).unwrap();
-    broker.create_topic(&dead, 1).unwrap();
+    let target = Target::new("bad", 1);
+    let dead = target.create_topic("dead", 1);
     let (held, other) = write_rows(db, &bad);
 
-    let relay = run_once(db, &brokers, &topic, &["--dead-letter-topic", &dead]);
+    let relay = run_once(db, &target, &["--dead-letter-topic", &dead]);
     assert!(relay.stderr().contains("failed"), "{}", relay.stderr());
 
     let rows = db.rows();
@@ -109,14 +91,14 @@ fn continue_past_bad_rows(db: &Db, bad: [Bad; 2]) {
         );
     }
     // Later rows of the key went on, in order; the other key too.
-    assert_eq!(ids_on(&brokers, &topic, "held"), held);
-    assert_eq!(ids_on(&brokers, &topic, "other"), other);
-    assert_eq!(read_topic(&brokers, &topic).unwrap().len(), 6);
+    assert_eq!(ids_on(&target, "held"), held);
+    assert_eq!(ids_on(&target, "other"), other);
+    assert_eq!(target.messages().len(), 6);
     let s = status(&db.url());
     assert_eq!((s.pending, s.published, s.failed), (0, 6, 2));
 
     // The dead-letter topic has the two failed rows, each naming its error.
-    let dead_letters = read_topic(&brokers, &dead).unwrap();
+    let dead_letters = target.read(&dead);
     assert_eq!(dead_letters.len(), 2, "{dead_letters:?}");
     for (m, bad) in dead_letters.iter().zip(&bad) {
         let text = format!("{m:?}");
@@ -132,21 +114,18 @@ fn continue_past_bad_rows(db: &Db, bad: [Bad; 2]) {
 }
 
 fn block_holds_the_key(db: &Db, bad: [Bad; 2]) {
-    let broker = Broker::start().unwrap();
-    let brokers = broker.bootstrap_servers();
-    let topic = topic_name("block");
-    broker.create_topic(&topic, 1).unwrap();
+    let target = Target::new("block", 1);
     let (held, other) = write_rows(db, &bad);
 
-    let relay = run_once(db, &brokers, &topic, &["--on-failure", "block"]);
+    let relay = run_once(db, &target, &["--on-failure", "block"]);
     let rows = db.rows();
     assert_eq!(failed(&rows).len(), 1, "{rows:?}\n{}", relay.stderr());
     let error = failed(&rows)[0].last_error.as_deref().unwrap_or_default();
     assert!(error.contains(bad[0].error), "{error}");
     // The first row went; the rest of the key waits behind the failed row; the other key went.
-    assert_eq!(ids_on(&brokers, &topic, "held"), held[..1]);
-    assert_eq!(ids_on(&brokers, &topic, "other"), other);
-    assert_eq!(read_topic(&brokers, &topic).unwrap().len(), 4);
+    assert_eq!(ids_on(&target, "held"), held[..1]);
+    assert_eq!(ids_on(&target, "other"), other);
+    assert_eq!(target.messages().len(), 4);
     let s = status(&db.url());
     assert_eq!((s.pending, s.published, s.failed), (3, 4, 1));
     assert!(s.oldest_pending_age_seconds.is_some());

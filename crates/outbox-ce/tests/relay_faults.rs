@@ -15,39 +15,19 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::relay::{
-    Db, Relay, check_delivery, free_addr, http_get, status, topic_name, wait_for, writer,
-};
+use common::relay::{Db, Target, check_delivery, free_addr, http_get, status, wait_for, writer};
 use serde_json::Value;
-use testkit::{Broker, read_topic};
 
 const KEYS: u64 = 200;
 
 #[test]
 fn broker_down_for_10_seconds_fails_no_row_and_health_turns_unhealthy() {
     let db = Db::postgres();
-    let broker = Broker::start().unwrap();
-    let topic = topic_name("outage");
-    broker.create_topic(&topic, 4).unwrap();
+    let target = Target::new("outage", 4);
     let url = db.url();
-    let brokers = broker.bootstrap_servers();
     let metrics = free_addr();
     db.insert(0..1000, KEYS);
-    let mut relay = Relay::spawn(
-        &[
-            "relay",
-            "run",
-            "--db",
-            &url,
-            "--brokers",
-            &brokers,
-            "--topic",
-            &topic,
-            "--metrics-listen",
-            &metrics,
-        ],
-        &[],
-    );
+    let mut relay = target.spawn(&url, &["--metrics-listen", &metrics]);
     wait_for("the first rows published", || db.published() >= 1000);
     wait_for("a healthy /health", || {
         http_get(&metrics, "/health").is_some_and(|(code, _)| code == 200)
@@ -65,7 +45,7 @@ fn broker_down_for_10_seconds_fails_no_row_and_health_turns_unhealthy() {
             KEYS,
             &stop,
         );
-        broker.down().unwrap();
+        target.broker.down().unwrap();
         let mut unhealthy = None;
         wait_for("/health to report the broker down", || {
             match http_get(&metrics, "/health") {
@@ -79,7 +59,7 @@ fn broker_down_for_10_seconds_fails_no_row_and_health_turns_unhealthy() {
         std::thread::sleep(Duration::from_secs(10));
         assert_eq!(db.count("failed_at is not null"), 0, "a row failed");
         assert!(relay.is_running(), "the relay exited:\n{}", relay.stderr());
-        broker.up().unwrap();
+        target.broker.up().unwrap();
         stop.store(true, Ordering::SeqCst);
         let inserted = writer.join().unwrap();
 
@@ -104,6 +84,6 @@ fn broker_down_for_10_seconds_fails_no_row_and_health_turns_unhealthy() {
     let s = status(&url);
     assert_eq!((s.pending, s.published, s.failed), (0, inserted as i64, 0));
     let rows = db.rows();
-    let delivery = check_delivery(&rows, &read_topic(&brokers, &topic).unwrap());
+    let delivery = check_delivery(&rows, &target.messages());
     assert_eq!(delivery.distinct as u64, inserted);
 }

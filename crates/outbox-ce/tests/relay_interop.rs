@@ -23,21 +23,9 @@ use std::process::{Command, Stdio};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use common::ROOT;
-use common::relay::{Db, Relay, check_delivery, status, topic_name};
+use common::relay::{Db, OUTBOX_COLUMNS, Target, check_delivery, status};
 use serde_json::{Map, Value, json};
-use testkit::{Broker, Message, read_topic};
-
-const METADATA: [&str; 9] = [
-    "event_id",
-    "event_type",
-    "aggregate_id",
-    "occurred_at",
-    "source",
-    "data_version",
-    "correlation_id",
-    "causation_id",
-    "partition_key",
-];
+use testkit::Message;
 
 fn setup_peers() {
     let output = Command::new(Path::new(ROOT).join("scripts/peers/setup"))
@@ -133,7 +121,7 @@ impl Written {
         Value::Object(
             self.message
                 .iter()
-                .filter(|(k, _)| !METADATA.contains(&k.as_str()))
+                .filter(|(k, _)| !OUTBOX_COLUMNS.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         )
@@ -201,22 +189,11 @@ fn as_doubles(value: &Value) -> Value {
     }
 }
 
-fn relay(db: &Db, brokers: &str, topic: &str, extra: &[&str]) {
-    let url = db.url();
-    let mut args = vec![
-        "relay",
-        "run",
-        "--db",
-        &url,
-        "--brokers",
-        brokers,
-        "--topic",
-        topic,
-        "--once",
-    ];
-    args.extend_from_slice(extra);
-    let mut relay = Relay::spawn(&args, &[]);
+/// `relay run --once` from `db` to `target`'s topic.
+fn relay(db: &Db, target: &Target, extra: &[&str]) -> Vec<Message> {
+    let mut relay = target.spawn(&db.url(), &[&["--once"], extra].concat());
     assert_eq!(relay.wait(), 0, "{}", relay.stderr());
+    target.messages()
 }
 
 #[test]
@@ -240,14 +217,8 @@ fn rows_python_outbox_core_wrote_reach_the_python_and_javascript_sdks_intact() {
     assert_eq!(written.len(), 15);
     assert_eq!(status(&db.url()).pending, 15);
 
-    let broker = Broker::start().unwrap();
-    let brokers = broker.bootstrap_servers();
-
     // Binary mode, canonical profile: the CloudEvents SDKs.
-    let binary = topic_name("interop-binary");
-    broker.create_topic(&binary, 3).unwrap();
-    relay(&db, &brokers, &binary, &[]);
-    let messages = read_topic(&brokers, &binary).unwrap();
+    let messages = relay(&db, &Target::new("interop-binary", 3), &[]);
     let delivery = check_delivery(&db.rows(), &messages);
     assert_eq!((delivery.messages, delivery.distinct), (15, 15));
     let input: String = messages.iter().map(|m| interchange(m) + "\n").collect();
@@ -270,15 +241,11 @@ fn rows_python_outbox_core_wrote_reach_the_python_and_javascript_sdks_intact() {
 
     // Structured mode, python-outbox-core profile: python-outbox-core's own classes.
     db.execute("update outbox_events set published_at = null");
-    let structured = topic_name("interop-pyoc");
-    broker.create_topic(&structured, 3).unwrap();
-    relay(
+    let messages = relay(
         &db,
-        &brokers,
-        &structured,
+        &Target::new("interop-pyoc", 3),
         &["--mode", "structured", "--profile", "python-outbox-core"],
     );
-    let messages = read_topic(&brokers, &structured).unwrap();
     assert_eq!(messages.len(), 15);
     let input: String = messages.iter().map(|m| interchange(m) + "\n").collect();
     let read = run_peer(python("scripts/peers/decode_python_outbox_core.py"), &input);

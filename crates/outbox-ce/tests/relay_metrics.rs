@@ -12,9 +12,8 @@
 
 mod common;
 
-use common::relay::{Db, Relay, free_addr, http_get, http_get_typed, status, topic_name, wait_for};
+use common::relay::{Db, Relay, Target, free_addr, http_get, http_get_typed, status, wait_for};
 use serde_json::Value;
-use testkit::Broker;
 use testkit::prometheus::{Exposition, parse};
 
 fn scrape(addr: &str) -> Exposition {
@@ -30,10 +29,7 @@ fn scrape(addr: &str) -> Exposition {
 #[test]
 fn metrics_health_and_json_logs_report_what_happened() {
     let db = Db::postgres();
-    let broker = Broker::start().unwrap();
-    let brokers = broker.bootstrap_servers();
-    let topic = topic_name("metrics");
-    broker.create_topic(&topic, 2).unwrap();
+    let target = Target::new("metrics", 2);
     db.insert(0..500, 50);
     db.execute(
         "insert into outbox_events (event_id, event_type, aggregate_id, source, occurred_at, payload) \
@@ -42,23 +38,7 @@ fn metrics_health_and_json_logs_report_what_happened() {
     );
     let url = db.url();
     let addr = free_addr();
-    let mut relay = Relay::spawn(
-        &[
-            "relay",
-            "run",
-            "--db",
-            &url,
-            "--brokers",
-            &brokers,
-            "--topic",
-            &topic,
-            "--metrics-listen",
-            &addr,
-            "--log-format",
-            "json",
-        ],
-        &[],
-    );
+    let mut relay = target.spawn(&url, &["--metrics-listen", &addr, "--log-format", "json"]);
     wait_for("every row published or failed", || {
         db.count("published_at is null and failed_at is null") == 0
     });

@@ -15,45 +15,30 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::relay::{Db, Relay, ce_id, check_delivery, status, topic_name, wait_for, writer};
+use common::relay::{
+    Db, OUTBOX_COLUMNS, Relay, Target, ce_id, check_delivery, status, wait_for, writer,
+};
 use common::{EVENTS, events, outbox_ce};
 use outbox_cloudevents::{OutboxEvent, Payload};
 use serde_json::{Map, Value};
-use testkit::{Broker, read_topic};
 
 const KEYS: u64 = 100;
 
 fn once_publishes_what_is_pending_and_exits(db: &Db) {
-    let broker = Broker::start().unwrap();
-    let brokers = broker.bootstrap_servers();
-    let topic = topic_name("once");
-    broker.create_topic(&topic, 3).unwrap();
+    let target = Target::new("once", 3);
     let url = db.url();
     db.insert(0..2000, KEYS);
     let s = status(&url);
     assert_eq!((s.pending, s.published, s.failed), (2000, 0, 0));
     assert!(s.oldest_pending_age_seconds.is_some_and(|a| a >= 0.0));
 
-    let mut relay = Relay::spawn(
-        &[
-            "relay",
-            "run",
-            "--db",
-            &url,
-            "--brokers",
-            &brokers,
-            "--topic",
-            &topic,
-            "--once",
-        ],
-        &[],
-    );
+    let mut relay = target.spawn(&url, &["--once"]);
     assert_eq!(relay.wait(), 0, "{}", relay.stderr());
     // It exited: rows written now stay pending.
     db.insert(2000..2010, KEYS);
     let s = status(&url);
     assert_eq!((s.pending, s.published, s.failed), (10, 2000, 0));
-    let delivery = check_delivery(&db.rows(), &read_topic(&brokers, &topic).unwrap());
+    let delivery = check_delivery(&db.rows(), &target.messages());
     assert_eq!((delivery.messages, delivery.distinct), (2000, 2000));
 }
 
@@ -70,28 +55,11 @@ fn sqlite_once_publishes_what_is_pending_and_exits() {
 #[test]
 fn sigterm_mid_run_marks_what_is_in_flight_and_exits_0() {
     let db = Db::postgres();
-    let broker = Broker::start().unwrap();
-    let brokers = broker.bootstrap_servers();
-    let topic = topic_name("sigterm");
-    broker.create_topic(&topic, 3).unwrap();
     // Slow acknowledgements: there is always something in flight.
-    broker
-        .cluster()
-        .broker_round_trip_time(-1, Duration::from_millis(100))
-        .unwrap();
+    let target = Target::new("sigterm", 3).slow(Duration::from_millis(100));
     let url = db.url();
     db.insert(0..2000, KEYS);
-    let args = [
-        "relay",
-        "run",
-        "--db",
-        &url,
-        "--brokers",
-        &brokers,
-        "--topic",
-        &topic,
-    ];
-    let mut relay = Relay::spawn(&args, &[]);
+    let mut relay = target.spawn(&url, &[]);
     let stop = AtomicBool::new(false);
     let inserted = std::thread::scope(|scope| {
         let writer = writer(scope, &db, 2000, 20, Duration::from_millis(50), KEYS, &stop);
@@ -105,8 +73,8 @@ fn sigterm_mid_run_marks_what_is_in_flight_and_exits_0() {
 
     // Every message on the topic is marked published: nothing acknowledged was left unmarked.
     let rows = db.rows();
-    let on_topic: HashSet<String> = read_topic(&brokers, &topic)
-        .unwrap()
+    let on_topic: HashSet<String> = target
+        .messages()
         .iter()
         .map(|m| ce_id(m).to_owned())
         .collect();
@@ -122,11 +90,9 @@ fn sigterm_mid_run_marks_what_is_in_flight_and_exits_0() {
     );
 
     // A second run publishes the rest, and nothing twice.
-    let mut once = args.to_vec();
-    once.push("--once");
-    let mut relay = Relay::spawn(&once, &[]);
+    let mut relay = target.spawn(&url, &["--once"]);
     assert_eq!(relay.wait(), 0, "{}", relay.stderr());
-    let delivery = check_delivery(&db.rows(), &read_topic(&brokers, &topic).unwrap());
+    let delivery = check_delivery(&db.rows(), &target.messages());
     assert_eq!(delivery.distinct as u64, inserted);
     assert_eq!(delivery.duplicates, 0);
 }
@@ -135,23 +101,13 @@ fn sigterm_mid_run_marks_what_is_in_flight_and_exits_0() {
 /// members, in their order and spelling, as the library reads them.
 fn columns(event: &str) -> (Vec<(&'static str, Option<String>)>, String) {
     let object: Map<String, Value> = serde_json::from_str(event).unwrap();
-    let cols = [
-        "event_id",
-        "event_type",
-        "aggregate_id",
-        "occurred_at",
-        "source",
-        "data_version",
-        "correlation_id",
-        "causation_id",
-        "partition_key",
-    ]
-    .into_iter()
-    .map(|name| {
-        let value = object.get(name).and_then(|v| v.as_str().map(str::to_owned));
-        (name, value)
-    })
-    .collect();
+    let cols = OUTBOX_COLUMNS
+        .into_iter()
+        .map(|name| {
+            let value = object.get(name).and_then(|v| v.as_str().map(str::to_owned));
+            (name, value)
+        })
+        .collect();
     let read = OutboxEvent::<Payload>::from_message_json(event.as_bytes()).unwrap();
     (cols, read.payload().as_json().unwrap().to_owned())
 }

@@ -14,35 +14,17 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::relay::{Db, Relay, check_delivery, status, topic_name, wait_for, writer};
-use testkit::{Broker, read_topic};
+use common::relay::{Db, Relay, Target, check_delivery, status, wait_for, writer};
 
 const KEYS: u64 = 300;
 
 #[test]
 fn three_relays_one_killed_keep_order_per_key_and_take_its_keys_over() {
     let db = Db::postgres();
-    let broker = Broker::start().unwrap();
-    let brokers = broker.bootstrap_servers();
-    let topic = topic_name("three");
-    broker.create_topic(&topic, 6).unwrap();
-    broker
-        .cluster()
-        .broker_round_trip_time(-1, Duration::from_millis(20))
-        .unwrap();
+    let target = Target::new("three", 6).slow(Duration::from_millis(20));
     let url = db.url();
     db.insert(0..3000, KEYS);
-    let args = [
-        "relay",
-        "run",
-        "--db",
-        &url,
-        "--brokers",
-        &brokers,
-        "--topic",
-        &topic,
-    ];
-    let mut relays: Vec<Relay> = (0..3).map(|_| Relay::spawn(&args, &[])).collect();
+    let mut relays: Vec<Relay> = (0..3).map(|_| target.spawn(&url, &[])).collect();
 
     let stop = AtomicBool::new(false);
     let inserted = std::thread::scope(|scope| {
@@ -74,7 +56,7 @@ fn three_relays_one_killed_keep_order_per_key_and_take_its_keys_over() {
     let s = status(&url);
     assert_eq!((s.pending, s.published, s.failed), (0, inserted as i64, 0));
     let rows = db.rows();
-    let delivery = check_delivery(&rows, &read_topic(&brokers, &topic).unwrap());
+    let delivery = check_delivery(&rows, &target.messages());
     assert_eq!(delivery.distinct as u64, inserted);
     eprintln!(
         "three relays: {} messages for {inserted} rows, {} republished after the kill",

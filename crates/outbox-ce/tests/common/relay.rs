@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use testkit::tempfile::TempDir;
-use testkit::{Message, Postgres};
+use testkit::{Broker, Message, Postgres, read_topic};
 
 use super::{ROOT, Run, outbox_ce};
 
@@ -370,6 +370,90 @@ pub fn check_delivery(rows: &[Row], messages: &[Message]) -> Delivery {
         messages: messages.len(),
         distinct: seen.len(),
         duplicates: messages.len() - seen.len(),
+    }
+}
+
+/// The outbox table's metadata columns, python-outbox-core's `to_message()` members of the
+/// same names.
+pub const OUTBOX_COLUMNS: [&str; 9] = [
+    "event_id",
+    "event_type",
+    "aggregate_id",
+    "occurred_at",
+    "source",
+    "data_version",
+    "correlation_id",
+    "causation_id",
+    "partition_key",
+];
+
+/// librdkafka's mock cluster with a topic of its own: where a relay under test publishes.
+pub struct Target {
+    /// The cluster.
+    pub broker: Broker,
+    /// Its bootstrap servers.
+    pub brokers: String,
+    /// The topic the relay publishes to.
+    pub topic: String,
+}
+
+impl Target {
+    /// A new cluster with a topic named after `label`, of `partitions` partitions.
+    pub fn new(label: &str, partitions: i32) -> Self {
+        let broker = Broker::start().unwrap();
+        let target = Self {
+            brokers: broker.bootstrap_servers(),
+            topic: String::new(),
+            broker,
+        };
+        let topic = target.create_topic(label, partitions);
+        Self { topic, ..target }
+    }
+
+    /// Answers every request `rtt` late, so that messages stay in flight.
+    pub fn slow(self, rtt: Duration) -> Self {
+        self.broker
+            .cluster()
+            .broker_round_trip_time(-1, rtt)
+            .unwrap();
+        self
+    }
+
+    /// Another topic on the same cluster, named after `label`.
+    pub fn create_topic(&self, label: &str, partitions: i32) -> String {
+        let topic = topic_name(label);
+        self.broker.create_topic(&topic, partitions).unwrap();
+        topic
+    }
+
+    /// `relay run --db DB --brokers … --topic …` followed by `extra`.
+    pub fn run_args<'a>(&'a self, db: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let base = [
+            "relay",
+            "run",
+            "--db",
+            db,
+            "--brokers",
+            &self.brokers,
+            "--topic",
+            &self.topic,
+        ];
+        [&base[..], extra].concat()
+    }
+
+    /// Starts that relay.
+    pub fn spawn(&self, db: &str, extra: &[&str]) -> Relay {
+        Relay::spawn(&self.run_args(db, extra), &[])
+    }
+
+    /// Every message on `topic`, in offset order per partition.
+    pub fn read(&self, topic: &str) -> Vec<Message> {
+        read_topic(&self.brokers, topic).unwrap()
+    }
+
+    /// Every message on the relay's topic.
+    pub fn messages(&self) -> Vec<Message> {
+        self.read(&self.topic)
     }
 }
 
