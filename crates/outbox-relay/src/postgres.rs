@@ -21,7 +21,9 @@ use tokio::sync::Notify;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Statement};
 
-use crate::schema::{BUCKET_AS, Dialect, Field, KEY_AS, MESSAGE_AS, TEXT_FIELDS, Table, quote};
+use crate::schema::{
+    BUCKET_AS, Dialect, Field, KEY_AS, MESSAGE_AS, Names, TEXT_FIELDS, Table, quote,
+};
 use crate::source::{ClaimOptions, Row, RowFields, Source, SourceError, Status};
 
 /// The number of buckets keys are hashed into: the most relays that can share one table.
@@ -191,13 +193,15 @@ impl Session {
 
 impl Sql {
     fn new(table: &Table) -> Self {
-        let t = table.quoted();
-        let seq = table.col(Field::Seq);
-        let published = table.col(Field::PublishedAt);
-        let failed = table.col(Field::FailedAt);
-        let attempts = table.col(Field::Attempts);
-        let last_error = table.col(Field::LastError);
-        let pending = format!("{published} IS NULL AND {failed} IS NULL");
+        let Names {
+            table: t,
+            seq,
+            published,
+            failed,
+            attempts,
+            last_error,
+            pending,
+        } = table.names();
         let key = table.key_expr(Dialect::Postgres);
         let bucket = format!("(((hashtext({key}) % {BUCKETS}) + {BUCKETS}) % {BUCKETS})");
         let claim = format!(

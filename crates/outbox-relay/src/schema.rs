@@ -102,6 +102,24 @@ pub(crate) const TEXT_FIELDS: [Field; 12] = [
     Field::Tracestate,
 ];
 
+/// The quoted names of a [`Table`] that every dialect's statements use.
+pub(crate) struct Names {
+    /// The table.
+    pub table: String,
+    /// `seq`.
+    pub seq: String,
+    /// `published_at`.
+    pub published: String,
+    /// `failed_at`.
+    pub failed: String,
+    /// `attempts`.
+    pub attempts: String,
+    /// `last_error`.
+    pub last_error: String,
+    /// The condition of a pending row: neither published nor failed.
+    pub pending: String,
+}
+
 /// The name a claim selects a row's partition key as.
 pub(crate) const KEY_AS: &str = "relay_key";
 /// The name a claim selects the message column as.
@@ -360,6 +378,21 @@ impl Table {
     /// The bare table name (without schema), for naming indexes, triggers and channels.
     pub(crate) fn base_name(&self) -> &str {
         self.name.rsplit('.').next().unwrap_or(&self.name)
+    }
+
+    /// The quoted names the relay's statements are written with.
+    pub(crate) fn names(&self) -> Names {
+        let published = self.col(Field::PublishedAt);
+        let failed = self.col(Field::FailedAt);
+        Names {
+            table: self.quoted(),
+            seq: self.col(Field::Seq),
+            pending: format!("{published} IS NULL AND {failed} IS NULL"),
+            published,
+            failed,
+            attempts: self.col(Field::Attempts),
+            last_error: self.col(Field::LastError),
+        }
     }
 
     /// The quoted column of a field, or `NULL`.

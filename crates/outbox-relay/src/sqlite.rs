@@ -11,7 +11,7 @@ use std::time::Duration;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, params};
 
-use crate::schema::{Dialect, Field, KEY_AS, Table};
+use crate::schema::{Dialect, Field, KEY_AS, Names, Table};
 use crate::source::{ClaimOptions, Row, RowFields, Source, SourceError, Status};
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -85,13 +85,15 @@ impl SqliteSource {
 
 impl Statements {
     fn new(table: &Table) -> Self {
-        let t = table.quoted();
-        let seq = table.col(Field::Seq);
-        let published = table.col(Field::PublishedAt);
-        let failed = table.col(Field::FailedAt);
-        let attempts = table.col(Field::Attempts);
-        let last_error = table.col(Field::LastError);
-        let pending = format!("{published} IS NULL AND {failed} IS NULL");
+        let Names {
+            table: t,
+            seq,
+            published,
+            failed,
+            attempts,
+            last_error,
+            pending,
+        } = table.names();
         let claim = format!(
             "SELECT {} FROM {t} AS o WHERE {pending} AND {seq} > ?1 \
              AND {seq} NOT IN (SELECT value FROM json_each(?2))",
