@@ -151,106 +151,21 @@ fn write_member(out: &mut Vec<u8>, name: &str) {
     out.extend_from_slice(b"\":");
 }
 
-/// Writes a JSON string with serde_json's escaping.
-// `find_special(bytes, 0)` is at most `bytes.len()`, so `..at` is in bounds.
-#[allow(clippy::indexing_slicing)]
+/// Writes a JSON string: the crate's one string escaper, serde_json's (RFC 8259's escapes:
+/// `"`, `\\` and U+0000–U+001F; the short forms where JSON has them, else `\u00XX`).
 pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
-    // JSON escapes only `"`, `\` and U+0000–U+001F (RFC 8259, section 7), and so does
-    // serde_json. The runs between them are copied whole; the escapes are serde_json's: the
-    // short forms `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, else `\u00XX` in lower-case hex.
-    let bytes = value.as_bytes();
-    out.reserve(bytes.len() + 10);
-    out.push(b'"');
-    // Most strings need no escape: one scan, one copy.
-    let mut at = find_special(bytes, 0);
-    out.extend_from_slice(&bytes[..at]);
-    while let Some(&b) = bytes.get(at) {
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0c => out.extend_from_slice(b"\\f"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            _ => {
-                let hex = |n: u8| if n < 10 { b'0' + n } else { b'a' + n - 10 };
-                out.extend_from_slice(b"\\u00");
-                out.push(hex(b >> 4));
-                out.push(hex(b & 0xf));
-            }
-        }
-        at = copy_plain(bytes, at + 1, out);
-    }
-    out.push(b'"');
-}
-
-/// Copies the bytes from `at` up to the next special byte (see [`find_special`]) to `out`,
-/// and returns where that byte is. It writes whole words and cuts `out` back, so it is
-/// fastest when `out` has room for eight bytes more than it keeps.
-pub(crate) fn copy_plain(bytes: &[u8], mut at: usize, out: &mut Vec<u8>) -> usize {
-    // Segments between escapes are short: whole words beat a `memcpy` call per segment.
-    while let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
-        let found = special_bytes(u64::from_le_bytes(*chunk));
-        out.extend_from_slice(chunk);
-        if found != 0 {
-            let plain = (found.trailing_zeros() / 8) as usize;
-            out.truncate(out.len() - 8 + plain);
-            return at + plain;
-        }
-        at += 8;
-    }
-    let end = find_special(bytes, at);
-    // Empty, and so `None`, only when `at` is past the end: nothing to copy then.
-    if let Some(plain) = bytes.get(at..end) {
-        out.extend_from_slice(plain);
-    }
-    end
-}
-
-/// The index of the first special byte (`"`, `\` or a control character) at or after `at`,
-/// or the length.
-pub(crate) fn find_special(bytes: &[u8], at: usize) -> usize {
-    let Some(rest) = bytes.get(at..) else {
-        return at;
-    };
-    let (words, tail) = rest.as_chunks::<8>();
-    for (i, word) in words.iter().enumerate() {
-        let found = special_bytes(u64::from_le_bytes(*word));
-        if found != 0 {
-            return at + i * 8 + (found.trailing_zeros() / 8) as usize;
-        }
-    }
-    let plain = tail
-        .iter()
-        .take_while(|&&b| b >= 0x20 && b != b'"' && b != b'\\')
-        .count();
-    bytes.len() - tail.len() + plain
-}
-
-/// The special bytes of eight (little-endian), as a mask whose lowest bit set is the high
-/// bit of the first special byte; zero when there is none.
-pub(crate) fn special_bytes(word: u64) -> u64 {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    // `(w - ONES * n) & !w & HIGHS` sets the high bit of the first byte of `w` below `n`
-    // (and maybe of bytes after it, never before): so does their union.
-    let quote = word ^ (ONES * u64::from(b'"'));
-    let backslash = word ^ (ONES * u64::from(b'\\'));
-    let found = (word.wrapping_sub(ONES * 0x20) & !word)
-        | (quote.wrapping_sub(ONES) & !quote)
-        | (backslash.wrapping_sub(ONES) & !backslash);
-    found & HIGHS
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, value);
 }
 
 /// A string that borrows from the input when it holds no escapes.
 pub(crate) struct Str<'a>(pub(crate) Cow<'a, str>);
 
-impl<'de> de::Deserialize<'de> for Str<'de> {
+impl<'de: 'a, 'a> de::Deserialize<'de> for Str<'a> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Str<'de>;
+        struct V<'a>(std::marker::PhantomData<Str<'a>>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Str<'a>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a string")
             }
@@ -264,7 +179,7 @@ impl<'de> de::Deserialize<'de> for Str<'de> {
                 Ok(Str(Cow::Owned(v)))
             }
         }
-        d.deserialize_str(V)
+        d.deserialize_str(V(std::marker::PhantomData))
     }
 }
 
@@ -571,25 +486,6 @@ pub(crate) fn check_specversion(value: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn strings_are_escaped_as_serde_json_escapes_them() {
-        let every_ascii: String = (0u8..0x80).map(char::from).collect();
-        for value in [
-            every_ascii.as_str(),
-            "",
-            "plain",
-            "Zoë 🚀 \u{2028} \u{7f}",
-            "\"\"\\",
-        ] {
-            let mut out = Vec::new();
-            write_str(&mut out, value);
-            assert_eq!(
-                String::from_utf8(out).unwrap(),
-                serde_json::to_string(value).unwrap()
-            );
-        }
-    }
 
     #[test]
     fn borrows_when_nothing_is_escaped() {
