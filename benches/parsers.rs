@@ -139,7 +139,13 @@ fn jiter_members(bytes: &[u8]) -> Vec<(String, &[u8])> {
     out
 }
 
-fn jiter_interchange(bytes: &[u8]) -> (Option<String>, Vec<(String, Option<String>)>, Option<String>) {
+fn jiter_interchange(
+    bytes: &[u8],
+) -> (
+    Option<String>,
+    Vec<(String, Option<String>)>,
+    Option<String>,
+) {
     let mut j = jiter::Jiter::new(bytes);
     let (mut key, mut headers, mut value) = (None, Vec::with_capacity(16), None);
     let mut member = j.next_object().unwrap().map(str::to_owned);
@@ -196,12 +202,19 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(input.payload.len() as u64));
         let p = &input.payload;
         g.bench_function("serde_json-RawValue", |b| {
-            b.iter(|| serde_json::from_slice::<&RawValue>(black_box(p)).unwrap().get().len())
+            b.iter(|| {
+                serde_json::from_slice::<&RawValue>(black_box(p))
+                    .unwrap()
+                    .get()
+                    .len()
+            })
         });
         g.bench_function("serde_json-IgnoredAny", |b| {
             b.iter(|| serde_json::from_slice::<IgnoredAny>(black_box(p)).unwrap())
         });
-        g.bench_function("jiter-skip+utf8", |b| b.iter(|| jiter_validate(black_box(p))));
+        g.bench_function("jiter-skip+utf8", |b| {
+            b.iter(|| jiter_validate(black_box(p)))
+        });
         g.bench_function("sonic-rs-IgnoredAny", |b| {
             b.iter(|| sonic_rs::from_slice::<IgnoredAny>(black_box(p)).unwrap())
         });
@@ -224,7 +237,13 @@ fn bench(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("event/{size}"));
         let e = &input.event;
         g.bench_function("serde_json", |b| {
-            b.iter(|| serde_json::from_slice::<Event<'_, &RawValue>>(black_box(e)).unwrap().data.get().len())
+            b.iter(|| {
+                serde_json::from_slice::<Event<'_, &RawValue>>(black_box(e))
+                    .unwrap()
+                    .data
+                    .get()
+                    .len()
+            })
         });
         g.bench_function("sonic-rs", |b| {
             b.iter(|| {
@@ -238,10 +257,13 @@ fn bench(c: &mut Criterion) {
         g.bench_function("simd-json(data skipped, copy)", |b| {
             b.iter(|| {
                 let mut copy = black_box(e).clone();
-                simd_json::serde::from_slice_with_buffers::<Event<'_, IgnoredAny>>(&mut copy, &mut buffers)
-                    .unwrap()
-                    .id
-                    .len()
+                simd_json::serde::from_slice_with_buffers::<Event<'_, IgnoredAny>>(
+                    &mut copy,
+                    &mut buffers,
+                )
+                .unwrap()
+                .id
+                .len()
             })
         });
         g.bench_function("jiter", |b| b.iter(|| jiter_members(black_box(e)).len()));
@@ -250,10 +272,20 @@ fn bench(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("outbox_json/{size}"));
         let o = &input.outbox_json;
         g.bench_function("serde_json", |b| {
-            b.iter(|| serde_json::from_slice::<Members<'_, &RawValue>>(black_box(o)).unwrap().0.len())
+            b.iter(|| {
+                serde_json::from_slice::<Members<'_, &RawValue>>(black_box(o))
+                    .unwrap()
+                    .0
+                    .len()
+            })
         });
         g.bench_function("sonic-rs", |b| {
-            b.iter(|| sonic_rs::from_slice::<Members<'_, sonic_rs::LazyValue<'_>>>(black_box(o)).unwrap().0.len())
+            b.iter(|| {
+                sonic_rs::from_slice::<Members<'_, sonic_rs::LazyValue<'_>>>(black_box(o))
+                    .unwrap()
+                    .0
+                    .len()
+            })
         });
         g.bench_function("jiter", |b| b.iter(|| jiter_members(black_box(o)).len()));
         g.finish();
@@ -261,10 +293,20 @@ fn bench(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("interchange/{size}"));
         let l = &input.interchange;
         g.bench_function("serde_json", |b| {
-            b.iter(|| serde_json::from_slice::<Line<'_>>(black_box(l)).unwrap().headers.len())
+            b.iter(|| {
+                serde_json::from_slice::<Line<'_>>(black_box(l))
+                    .unwrap()
+                    .headers
+                    .len()
+            })
         });
         g.bench_function("sonic-rs", |b| {
-            b.iter(|| sonic_rs::from_slice::<Line<'_>>(black_box(l)).unwrap().headers.len())
+            b.iter(|| {
+                sonic_rs::from_slice::<Line<'_>>(black_box(l))
+                    .unwrap()
+                    .headers
+                    .len()
+            })
         });
         g.bench_function("simd-json(copy)", |b| {
             b.iter(|| {
@@ -275,7 +317,9 @@ fn bench(c: &mut Criterion) {
                     .len()
             })
         });
-        g.bench_function("jiter", |b| b.iter(|| jiter_interchange(black_box(l)).1.len()));
+        g.bench_function("jiter", |b| {
+            b.iter(|| jiter_interchange(black_box(l)).1.len())
+        });
         g.finish();
     }
 }

@@ -227,14 +227,20 @@ fn str_bytes(text: Cow<'_, str>) -> Cow<'_, [u8]> {
 
 /// Reads a line with serde_json, which defines the language and words its errors.
 fn read_with_serde(line: &[u8]) -> Result<RecordRef<'_>> {
-    let line: Line<'_> = serde_json::from_slice(line).map_err(|e| {
+    let error = |e| {
         Error::new(
             ErrorKind::Json,
             "not a Kafka message in interchange JSON ({\"key\", \"headers\", \"value\"})",
         )
         .reading_json(line)
         .caused_by(e)
-    })?;
+    };
+    // A line that is UTF-8 as a whole is read as a `str`, so serde_json checks no string of
+    // it again; other bytes are read as bytes, so that its error points at the broken string.
+    let line: Line<'_> = match std::str::from_utf8(line) {
+        Ok(text) => serde_json::from_str(text).map_err(error)?,
+        Err(_) => serde_json::from_slice(line).map_err(error)?,
+    };
     let headers = line
         .headers
         .into_iter()

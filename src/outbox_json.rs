@@ -445,4 +445,3 @@ pub(crate) fn object_members(json: &str) -> Result<Members<'_>> {
             .caused_by(e)
         })
 }
-

@@ -374,7 +374,11 @@ fn payload_nested_one_hundred_thousand_levels() {
         {
             use outbox_cloudevents::interchange::Record;
             let record = Record::from(message);
-            assert_eq!(Record::from_json(&record.to_json()).unwrap(), record, "{mode}");
+            assert_eq!(
+                Record::from_json(&record.to_json()).unwrap(),
+                record,
+                "{mode}"
+            );
         }
     }
     let line = event.to_message_json().unwrap();
