@@ -241,17 +241,14 @@ fn read_with_serde(line: &[u8]) -> Result<RecordRef<'_>> {
         Ok(text) => serde_json::from_str(text).map_err(error)?,
         Err(_) => serde_json::from_slice(line).map_err(error)?,
     };
-    let headers = line
-        .headers
-        .into_iter()
-        .map(|(name, value)| {
-            let name = name.into_bytes(|| "header name".to_owned())?;
-            let value = value
-                .map(|v| v.into_bytes(|| format!("header `{}`", String::from_utf8_lossy(&name))))
-                .transpose()?;
-            Ok(RecordHeader { name, value })
-        })
-        .collect::<Result<_>>()?;
+    let mut headers = Vec::with_capacity(line.headers.0.len());
+    for (name, value) in line.headers.0 {
+        let name = name.into_bytes(|| "header name".to_owned())?;
+        let value = value
+            .map(|v| v.into_bytes(|| format!("header `{}`", String::from_utf8_lossy(&name))))
+            .transpose()?;
+        headers.push(RecordHeader { name, value });
+    }
     Ok(RecordRef {
         key: line
             .key
@@ -276,7 +273,7 @@ struct Line<'a> {
     #[serde(borrow)]
     key: Option<Bytes<'a>>,
     #[serde(borrow)]
-    headers: Vec<(Bytes<'a>, Option<Bytes<'a>>)>,
+    headers: Headers<'a>,
     #[serde(borrow)]
     value: Option<Bytes<'a>>,
     #[serde(default, borrow)]
@@ -287,6 +284,33 @@ struct Line<'a> {
     offset: Option<i64>,
     #[serde(default)]
     timestamp: Option<i64>,
+}
+
+/// The `headers` array: a `Vec` sized for the headers of a binary-mode event at once, not
+/// grown from empty as serde's own `Vec` is (about 900 of 19,000 instructions a line).
+struct Headers<'a>(Vec<(Bytes<'a>, Option<Bytes<'a>>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Headers<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<Headers<'a>>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Headers<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut headers = Vec::with_capacity(16);
+                while let Some(header) = seq.next_element()? {
+                    headers.push(header);
+                }
+                Ok(Headers(headers))
+            }
+        }
+        d.deserialize_seq(V(std::marker::PhantomData))
+    }
 }
 
 /// Bytes in the interchange JSON: a string when they are UTF-8, `{"base64": "..."}` when not.
