@@ -139,13 +139,14 @@ fn jiter_members(bytes: &[u8]) -> Vec<(String, &[u8])> {
     out
 }
 
-fn jiter_interchange(
-    bytes: &[u8],
-) -> (
+/// Key, headers and value of an interchange line, owned.
+type Owned = (
     Option<String>,
     Vec<(String, Option<String>)>,
     Option<String>,
-) {
+);
+
+fn jiter_interchange(bytes: &[u8]) -> Owned {
     let mut j = jiter::Jiter::new(bytes);
     let (mut key, mut headers, mut value) = (None, Vec::with_capacity(16), None);
     let mut member = j.next_object().unwrap().map(str::to_owned);
