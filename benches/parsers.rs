@@ -325,7 +325,40 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+/// `parsers profile CANDIDATE SIZE N`: validates the payload of the `SIZE` event N times with
+/// one candidate and nothing else, for `valgrind --tool=callgrind` (instructions, which the
+/// load of a shared machine does not move). Candidates: `serde_json`, `jiter`, `sonic-rs`,
+/// `simd-json`, `utf8` (the UTF-8 check alone).
+fn profile(candidate: &str, size: &str, n: usize) {
+    let event = if size == "large" {
+        large()
+    } else {
+        realistic()
+    };
+    let payload = inputs(&event).payload;
+    let mut buffers = simd_json::Buffers::new(payload.len());
+    for _ in 0..n {
+        let p = black_box(&payload);
+        let ok = match candidate {
+            "serde_json" => serde_json::from_slice::<&RawValue>(p).is_ok(),
+            "jiter" => jiter_validate(p),
+            "sonic-rs" => sonic_rs::from_slice::<IgnoredAny>(p).is_ok(),
+            "simd-json" => simd_validate(p, &mut buffers),
+            "utf8" => std::str::from_utf8(p).is_ok(),
+            other => panic!("no candidate {other}"),
+        };
+        assert!(ok);
+    }
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, command, candidate, size, n, ..] = args.as_slice()
+        && command == "profile"
+    {
+        profile(candidate, size, n.parse().expect("a count"));
+        return;
+    }
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
