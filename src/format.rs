@@ -69,6 +69,9 @@ impl<'a> WireEvent<'a> {
                 .map_or(0, |d| d.as_bytes().len() * 4 / 3 + 16)
     }
 
+    // Written by hand because it pays: W2 (a realistic event to a structured message) takes
+    // 6,000 instructions with this writer, serde_json writing a plain struct of the same
+    // members 9,560 (callgrind), and the bench's interleaved times are 1.8x apart.
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(br#"{"specversion":"1.0","id":"#);
         write_str(out, &self.id);
