@@ -9,7 +9,7 @@
 //! `"partition"`, `"offset"` and `"timestamp"` are optional; other members are refused.
 //!
 //! [`Record`] owns its bytes; [`RecordRef`] borrows every string that holds no escape from the
-//! line it was read from, for decoding without copies.
+//! line it was read from, for decoding without copies. serde_json reads and writes the lines.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -527,7 +527,7 @@ mod tests {
             r#"{"key":null,"headers":[],"value":null}"#
         );
 
-        // Numbers the one-pass reader leaves to serde_json still read.
+        // Integers at the edge of `i64` read.
         let big = Record::from_json(br#"{"headers":[],"offset":-9223372036854775808}"#).unwrap();
         assert_eq!(big.offset, Some(i64::MIN));
         // And so does the array form serde accepts for a struct.
