@@ -22,8 +22,9 @@ use std::hint::black_box;
 use std::process::ExitCode;
 
 use common::{
-    large, plain_structured, realistic, sdk_decode_binary, sdk_decode_structured,
-    sdk_encode_binary, sdk_encode_structured,
+    large, plain_binary_bytes, plain_decode_binary, plain_decode_structured, plain_structured,
+    realistic, sdk_decode_binary, sdk_decode_structured, sdk_encode_binary, sdk_encode_structured,
+    validate_value,
 };
 use outbox_cloudevents::{Encoder, Message, Mode, OutboxEvent, Payload, Profile, decode};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -36,6 +37,8 @@ struct Inputs {
     event: OutboxEvent<Payload>,
     binary: Message,
     structured: Message,
+    /// The binary message's header values and value as one JSON object (W3 plain baseline).
+    plain_binary: Vec<u8>,
 }
 
 impl Inputs {
@@ -45,6 +48,7 @@ impl Inputs {
             .encode(&event)
             .expect("encodes");
         Inputs {
+            plain_binary: plain_binary_bytes(&binary),
             event,
             binary,
             structured,
@@ -60,7 +64,7 @@ struct Encoders {
 }
 
 /// The workloads: (name, what it does, the run).
-const WORKLOADS: [(&str, &str, Run); 12] = [
+const WORKLOADS: [(&str, &str, Run); 15] = [
     ("w1-ours", "outbox -> binary message", |i, e| {
         black_box(e.binary.encode(&i.event).expect("encodes"));
     }),
@@ -89,6 +93,20 @@ const WORKLOADS: [(&str, &str, Run); 12] = [
     ("w3-sdk", "BinaryDeserializer -> Event -> outbox", |i, _| {
         black_box(sdk_decode_binary(&i.binary));
     }),
+    (
+        "w3-plain",
+        "serde_json -> plain struct (header values and value)",
+        |i, _| {
+            black_box(plain_decode_binary(&i.plain_binary));
+        },
+    ),
+    (
+        "w3-validate",
+        "serde_json RawValue validation of the value",
+        |i, _| {
+            black_box(validate_value(&i.binary));
+        },
+    ),
     ("w4-ours", "structured message -> outbox", |i, _| {
         black_box(
             OutboxEvent::<Payload>::from_message(&i.structured.as_ref(), &Profile::Canonical)
@@ -100,6 +118,13 @@ const WORKLOADS: [(&str, &str, Run); 12] = [
         "serde_json::from_slice::<Event> -> outbox",
         |i, _| {
             black_box(sdk_decode_structured(&i.structured));
+        },
+    ),
+    (
+        "w4-plain",
+        "serde_json -> plain struct (the value)",
+        |i, _| {
+            black_box(plain_decode_structured(&i.structured));
         },
     ),
     (

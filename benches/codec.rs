@@ -8,8 +8,9 @@
 //! |---|---|---|
 //! | W1 outbox -> binary message | `Encoder::encode` (binary) | `EventBuilderV10` + the SDK's `BinarySerializer` |
 //! | W2 outbox -> structured message | `Encoder::encode` (structured) | `EventBuilderV10` + `serde_json::to_vec(&Event)`; `serde_json::to_vec` of a plain struct |
-//! | W3 binary message -> outbox | `OutboxEvent::from_message` | the SDK's `BinaryDeserializer` into an `Event`, then `OutboxEvent::try_from` |
-//! | W4 structured message -> outbox | `OutboxEvent::from_message` | `serde_json::from_slice::<Event>`, then `OutboxEvent::try_from` |
+//! | W1 (large) | `Encoder::encode_borrowed` (the value borrows the payload) | the same SDK path |
+//! | W3 binary message -> outbox | `OutboxEvent::from_message` | the SDK's `BinaryDeserializer` into an `Event`, then `OutboxEvent::try_from`; serde_json reading a plain borrowed struct from the header values and the value as one JSON object; serde_json's `RawValue` validation of the value |
+//! | W4 structured message -> outbox | `OutboxEvent::from_message` | `serde_json::from_slice::<Event>`, then `OutboxEvent::try_from`; serde_json reading a plain borrowed struct from the value |
 
 #![allow(
     clippy::unwrap_used,
@@ -25,8 +26,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{
-    large, plain_structured, realistic, sdk_decode_binary, sdk_decode_structured,
-    sdk_encode_binary, sdk_encode_structured,
+    large, plain_binary_bytes, plain_decode_binary, plain_decode_structured, plain_structured,
+    realistic, sdk_decode_binary, sdk_decode_structured, sdk_encode_binary, sdk_encode_structured,
+    validate_value,
 };
 use criterion::{Criterion, Throughput};
 use outbox_cloudevents::{Encoder, Message, Mode, OutboxEvent, Payload, Profile};
@@ -34,6 +36,8 @@ use outbox_cloudevents::{Encoder, Message, Mode, OutboxEvent, Payload, Profile};
 const OURS: &str = "outbox-cloudevents";
 const SDK: &str = "cloudevents-sdk";
 const PLAIN: &str = "serde_json-plain-struct";
+const BORROWED: &str = "outbox-cloudevents-encode_borrowed";
+const VALIDATE: &str = "serde_json-RawValue-validation";
 
 fn events() -> [(&'static str, OutboxEvent<Payload>); 2] {
     [("realistic", realistic()), ("large", large())]
@@ -52,6 +56,9 @@ fn w1_outbox_to_binary(c: &mut Criterion) {
         group.throughput(Throughput::Elements(1));
         group.bench_function(OURS, |b| {
             b.iter(|| encoder.encode(black_box(&event)).expect("encodes"))
+        });
+        group.bench_function(BORROWED, |b| {
+            b.iter(|| encoder.encode_borrowed(black_box(&event)).expect("encodes"))
         });
         group.bench_function(SDK, |b| b.iter(|| sdk_encode_binary(black_box(&event))));
         group.finish();
@@ -133,6 +140,26 @@ fn decode_workload(
             })
         });
         group.bench_function(SDK, |b| b.iter(|| sdk(black_box(&message))));
+        match mode {
+            Mode::Binary => {
+                let plain = plain_binary_bytes(&message);
+                assert_eq!(
+                    plain_decode_binary(&plain).value.get(),
+                    common::payload_json(&event)
+                );
+                group.bench_function(PLAIN, |b| b.iter(|| plain_decode_binary(black_box(&plain))));
+                group.bench_function(VALIDATE, |b| b.iter(|| validate_value(black_box(&message))));
+            }
+            _ => {
+                assert_eq!(
+                    plain_decode_structured(&message).data.get(),
+                    common::payload_json(&event)
+                );
+                group.bench_function(PLAIN, |b| {
+                    b.iter(|| plain_decode_structured(black_box(&message)))
+                });
+            }
+        }
         group.finish();
     }
 }
@@ -147,14 +174,56 @@ fn config() -> Criterion {
         .configure_from_args()
 }
 
-/// The targets: (group, baseline, at least this many times faster, or at most this many
-/// times slower when the factor is below 1).
-const TARGETS: [(&str, &str, f64); 5] = [
-    ("w1_outbox_to_binary", SDK, 3.0),
-    ("w2_outbox_to_structured", SDK, 2.0),
-    ("w2_outbox_to_structured", PLAIN, 1.0 / 1.3),
-    ("w3_binary_to_outbox", SDK, 3.0),
-    ("w4_structured_to_outbox", SDK, 4.0),
+/// The rows of the table: (group, size, this crate's function, baseline, target). A target is
+/// "at least this many times faster", or "at most this many times slower" when it is below 1;
+/// `None` reports the ratio without a target.
+const ROWS: [(&str, &str, &str, &str, Option<f64>); 16] = [
+    ("w1_outbox_to_binary", "realistic", OURS, SDK, Some(3.0)),
+    ("w1_outbox_to_binary", "large", OURS, SDK, None),
+    ("w1_outbox_to_binary", "large", BORROWED, SDK, Some(3.0)),
+    ("w2_outbox_to_structured", "realistic", OURS, SDK, Some(2.0)),
+    ("w2_outbox_to_structured", "large", OURS, SDK, Some(2.0)),
+    (
+        "w2_outbox_to_structured",
+        "realistic",
+        OURS,
+        PLAIN,
+        Some(1.0 / 1.3),
+    ),
+    (
+        "w2_outbox_to_structured",
+        "large",
+        OURS,
+        PLAIN,
+        Some(1.0 / 1.3),
+    ),
+    ("w3_binary_to_outbox", "realistic", OURS, SDK, Some(3.0)),
+    ("w3_binary_to_outbox", "large", OURS, SDK, None),
+    (
+        "w3_binary_to_outbox",
+        "realistic",
+        OURS,
+        PLAIN,
+        Some(1.0 / 1.3),
+    ),
+    ("w3_binary_to_outbox", "large", OURS, PLAIN, Some(1.0 / 1.3)),
+    ("w3_binary_to_outbox", "large", OURS, VALIDATE, Some(6.0)),
+    ("w4_structured_to_outbox", "realistic", OURS, SDK, Some(5.0)),
+    ("w4_structured_to_outbox", "large", OURS, SDK, None),
+    (
+        "w4_structured_to_outbox",
+        "realistic",
+        OURS,
+        PLAIN,
+        Some(1.0 / 1.3),
+    ),
+    (
+        "w4_structured_to_outbox",
+        "large",
+        OURS,
+        PLAIN,
+        Some(1.0 / 1.3),
+    ),
 ];
 
 fn criterion_dir() -> PathBuf {
@@ -223,6 +292,9 @@ fn work(group: &str, function: &str) -> Work {
         ("w1_outbox_to_binary", OURS) => Box::new(move || {
             black_box(binary.encode(black_box(&event)).expect("encodes"));
         }),
+        ("w1_outbox_to_binary", BORROWED) => Box::new(move || {
+            black_box(binary.encode_borrowed(black_box(&event)).expect("encodes"));
+        }),
         ("w1_outbox_to_binary", _) => Box::new(move || {
             black_box(sdk_encode_binary(black_box(&event)));
         }),
@@ -236,6 +308,18 @@ fn work(group: &str, function: &str) -> Work {
             black_box(sdk_encode_structured(black_box(&event)));
         }),
         ("w3_binary_to_outbox", OURS) => decode(binary.encode(&event).expect("encodes")),
+        ("w3_binary_to_outbox", PLAIN) => {
+            let bytes = plain_binary_bytes(&binary.encode(&event).expect("encodes"));
+            Box::new(move || {
+                black_box(plain_decode_binary(black_box(&bytes)));
+            })
+        }
+        ("w3_binary_to_outbox", VALIDATE) => {
+            let message = binary.encode(&event).expect("encodes");
+            Box::new(move || {
+                black_box(validate_value(black_box(&message)));
+            })
+        }
         ("w3_binary_to_outbox", _) => {
             let message = binary.encode(&event).expect("encodes");
             Box::new(move || {
@@ -243,6 +327,12 @@ fn work(group: &str, function: &str) -> Work {
             })
         }
         ("w4_structured_to_outbox", OURS) => decode(structured.encode(&event).expect("encodes")),
+        ("w4_structured_to_outbox", PLAIN) => {
+            let message = structured.encode(&event).expect("encodes");
+            Box::new(move || {
+                black_box(plain_decode_structured(black_box(&message)));
+            })
+        }
         _ => {
             let message = structured.encode(&event).expect("encodes");
             Box::new(move || {
@@ -300,35 +390,44 @@ fn paired(mut ours: Work, mut base: Work, budget: Duration) -> (f64, f64) {
 /// target is met. Only groups criterion ran in this run are reported (none with `--test`).
 fn report(since: SystemTime) {
     let mut rows = Vec::new();
-    for (group, baseline, target) in TARGETS {
-        for size in ["realistic", "large"] {
-            let group = format!("{group}/{size}");
-            let (Some(ours), Some(base)) =
-                (median(&group, OURS, since), median(&group, baseline, since))
-            else {
-                continue;
-            };
-            let (p_ours, p_base) = paired(
-                work(&group, OURS),
-                work(&group, baseline),
-                Duration::from_secs(2),
-            );
-            let ratio = p_base / p_ours;
-            let target_text = if target >= 1.0 {
-                format!(">= {target}x")
-            } else {
-                format!(">= {target:.2}x (within {:.1}x)", 1.0 / target)
-            };
-            rows.push(format!(
-                "| {group} | {baseline} | {} / {} = {:.2}x | {} / {} = **{ratio:.2}x** | {target_text} | {} |",
-                format_time(ours),
-                format_time(base),
-                base / ours,
-                format_time(p_ours),
-                format_time(p_base),
-                if ratio >= target { "yes" } else { "**no**" }
-            ));
-        }
+    for (group, size, function, baseline, target) in ROWS {
+        let group = format!("{group}/{size}");
+        let (Some(ours), Some(base)) = (
+            median(&group, function, since),
+            median(&group, baseline, since),
+        ) else {
+            continue;
+        };
+        let (p_ours, p_base) = paired(
+            work(&group, function),
+            work(&group, baseline),
+            Duration::from_secs(2),
+        );
+        let ratio = p_base / p_ours;
+        let (target_text, met) = match target {
+            None => ("none".to_owned(), "".to_owned()),
+            Some(t) => (
+                if t >= 1.0 {
+                    format!(">= {t}x")
+                } else {
+                    format!(">= {t:.2}x (within {:.1}x)", 1.0 / t)
+                },
+                if ratio >= t { "yes" } else { "**no**" }.to_owned(),
+            ),
+        };
+        let who = if function == OURS {
+            String::new()
+        } else {
+            format!(" ({function})")
+        };
+        rows.push(format!(
+            "| {group}{who} | {baseline} | {} / {} = {:.2}x | {} / {} = **{ratio:.2}x** | {target_text} | {met} |",
+            format_time(ours),
+            format_time(base),
+            base / ours,
+            format_time(p_ours),
+            format_time(p_base),
+        ));
     }
     if rows.is_empty() {
         return;

@@ -9,19 +9,19 @@
 //! `"partition"`, `"offset"` and `"timestamp"` are optional; other members are refused.
 //!
 //! [`Record`] owns its bytes; [`RecordRef`] borrows every string that holds no escape from the
-//! line it was read from, for decoding without copies.
+//! line it was read from, for decoding without copies. serde_json reads and writes the lines.
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io::Write as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{copy_plain, find_special, write_str};
+use crate::format::Str;
 use crate::kafka::{Header, HeaderRef, HeadersRef, Message, MessageRef};
 
 /// A Kafka message with where it was read from, as one line of interchange JSON.
@@ -98,12 +98,7 @@ impl<'a> RecordRef<'a> {
     /// [`ErrorKind::Json`] when the line is not a message object (naming the member at
     /// fault), [`ErrorKind::Invalid`] for bad base64.
     pub fn from_json(line: &'a [u8]) -> Result<Self> {
-        // The reader takes the lines it can read in one pass; the serde reader decides every
-        // other line, so that both accept the same language and errors come from one place.
-        match Reader::read(line) {
-            Some(record) => Ok(record),
-            None => read_with_serde(line),
-        }
+        read_with_serde(line)
     }
 
     /// The message, as the decoder takes it. Copies no bytes; allocates one `Vec` of
@@ -170,327 +165,73 @@ impl Record {
                 .sum::<usize>();
         // Room for the member names and some escapes: one allocation for most lines.
         let mut out = Vec::with_capacity(text + text / 4 + 64);
-        out.extend_from_slice(br#"{"key":"#);
-        write_bytes(&mut out, m.key.as_deref());
-        out.extend_from_slice(br#","headers":["#);
-        for (i, header) in m.headers.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.push(b'[');
-            write_bytes(&mut out, Some(&header.name));
-            out.push(b',');
-            write_bytes(&mut out, header.value.as_deref());
-            out.push(b']');
-        }
-        out.extend_from_slice(br#"],"value":"#);
-        write_bytes(&mut out, m.value.as_deref());
-        if let Some(topic) = &self.topic {
-            out.extend_from_slice(br#","topic":"#);
-            write_str(&mut out, topic);
-        }
-        // Writing into a Vec cannot fail.
-        if let Some(partition) = self.partition {
-            let _ = write!(out, r#","partition":{partition}"#);
-        }
-        if let Some(offset) = self.offset {
-            let _ = write!(out, r#","offset":{offset}"#);
-        }
-        if let Some(timestamp) = self.timestamp {
-            let _ = write!(out, r#","timestamp":{timestamp}"#);
-        }
-        out.push(b'}');
+        let line = LineOut {
+            key: OutBytes(m.key.as_deref()),
+            headers: HeadersOut(&m.headers),
+            value: OutBytes(m.value.as_deref()),
+            topic: self.topic.as_deref(),
+            partition: self.partition,
+            offset: self.offset,
+            timestamp: self.timestamp,
+        };
+        // Writing into a Vec cannot fail, and every part serializes.
+        let _ = serde_json::to_writer(&mut out, &line);
         out
     }
 }
 
-/// Writes bytes as a JSON string when they are UTF-8, `{"base64":"..."}` when not, `null`
-/// when absent.
-fn write_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
-    let Some(bytes) = bytes else {
-        out.extend_from_slice(b"null");
-        return;
-    };
-    match std::str::from_utf8(bytes) {
-        Ok(text) => write_str(out, text),
-        Err(_) => {
-            // The base64 alphabet needs no escapes.
-            out.extend_from_slice(br#"{"base64":""#);
-            out.extend_from_slice(BASE64.encode(bytes).as_bytes());
-            out.extend_from_slice(br#""}"#);
+/// A record as serde_json writes it: the members in a fixed order, the optional ones only
+/// when set. A hand-written writer did not pay here: 11,400 instructions a realistic
+/// binary-mode line against serde_json's 12,100 (callgrind), 6% for 56 lines of JSON.
+#[derive(Serialize)]
+struct LineOut<'r> {
+    key: OutBytes<'r>,
+    headers: HeadersOut<'r>,
+    value: OutBytes<'r>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic: Option<&'r str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partition: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: Option<i64>,
+}
+
+/// The headers as `[[name, value], ...]`.
+struct HeadersOut<'r>(&'r [Header]);
+
+impl Serialize for HeadersOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for header in self.0 {
+            seq.serialize_element(&(
+                OutBytes(Some(&header.name)),
+                OutBytes(header.value.as_deref()),
+            ))?;
         }
+        seq.end()
     }
 }
 
-/// The one-pass reader of interchange lines (RFC 8259 on a UTF-8 line).
-///
-/// It reads a line only when `serde_json` with the `Line` definition below would read it to
-/// the same record, and gives up (`None`) on everything else: bad JSON, bad base64, a
-/// duplicate or unknown member, the array form of the object, numbers other than integers
-/// of at most 18 digits, lone surrogates. serde_json then reads the line again, and words
-/// the error.
-struct Reader<'a> {
-    line: &'a [u8],
-    /// The same line, known to be UTF-8.
-    text: &'a str,
-    at: usize,
-}
+/// Bytes as a JSON string when they are UTF-8, `{"base64":"..."}` when not, `null` when
+/// absent.
+struct OutBytes<'r>(Option<&'r [u8]>);
 
-impl<'a> Reader<'a> {
-    fn read(line: &'a [u8]) -> Option<RecordRef<'a>> {
-        // Once the line is known to be UTF-8, every string between two `"` is too.
-        let text = std::str::from_utf8(line).ok()?;
-        let mut r = Reader { line, text, at: 0 };
-        let (mut key, mut headers, mut value) = (None, None, None);
-        let (mut topic, mut partition, mut offset, mut timestamp) = (None, None, None, None);
-        r.space();
-        r.expect(b'{')?;
-        loop {
-            r.space();
-            let name = r.string()?;
-            r.space();
-            r.expect(b':')?;
-            r.space();
-            match &*name {
-                "key" if key.is_none() => key = Some(r.bytes()?),
-                "headers" if headers.is_none() => headers = Some(r.headers()?),
-                "value" if value.is_none() => value = Some(r.bytes()?),
-                "topic" if topic.is_none() => topic = Some(r.nullable(Reader::string)?),
-                "partition" if partition.is_none() => {
-                    partition = Some(r.nullable(|r| i32::try_from(r.integer()?).ok())?);
-                }
-                "offset" if offset.is_none() => offset = Some(r.nullable(Reader::integer)?),
-                "timestamp" if timestamp.is_none() => {
-                    timestamp = Some(r.nullable(Reader::integer)?);
-                }
-                _ => return None,
-            }
-            r.space();
-            match r.next()? {
-                b',' => {}
-                b'}' => break,
-                _ => return None,
-            }
-        }
-        r.space();
-        if r.at != line.len() {
-            return None;
-        }
-        Some(RecordRef {
-            key: key.flatten(),
-            headers: headers?,
-            value: value.flatten(),
-            topic: topic.flatten(),
-            partition: partition.flatten(),
-            offset: offset.flatten(),
-            timestamp: timestamp.flatten(),
-        })
-    }
-
-    fn next(&mut self) -> Option<u8> {
-        let byte = *self.line.get(self.at)?;
-        self.at += 1;
-        Some(byte)
-    }
-
-    fn expect(&mut self, byte: u8) -> Option<()> {
-        (self.next()? == byte).then_some(())
-    }
-
-    /// Skips white space (RFC 8259, section 2).
-    fn space(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.line.get(self.at) {
-            self.at += 1;
-        }
-    }
-
-    fn nullable<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
-        if self.line.get(self.at) == Some(&b'n') {
-            self.null().map(|()| None)
-        } else {
-            read(self).map(Some)
-        }
-    }
-
-    fn null(&mut self) -> Option<()> {
-        if !self.line.get(self.at..)?.starts_with(b"null") {
-            return None;
-        }
-        self.at += 4;
-        Some(())
-    }
-
-    /// A string, `{"base64": "..."}` or `null`.
-    fn bytes(&mut self) -> Option<Option<Cow<'a, [u8]>>> {
-        match self.line.get(self.at)? {
-            b'{' => {
-                self.at += 1;
-                self.space();
-                if self.string()? != "base64" {
-                    return None;
-                }
-                self.space();
-                self.expect(b':')?;
-                self.space();
-                let base64 = self.string()?;
-                self.space();
-                self.expect(b'}')?;
-                let bytes = BASE64.decode(base64.as_bytes()).ok()?;
-                Some(Some(Cow::Owned(bytes)))
-            }
-            _ => self.nullable(Reader::string_bytes),
-        }
-    }
-
-    fn headers(&mut self) -> Option<Vec<RecordHeader<'a>>> {
-        self.expect(b'[')?;
-        self.space();
-        if self.line.get(self.at) == Some(&b']') {
-            self.at += 1;
-            return Some(Vec::new());
-        }
-        // Room for the headers of a binary-mode event with a few extensions.
-        let mut headers = Vec::with_capacity(16);
-        loop {
-            self.expect(b'[')?;
-            self.space();
-            let name = self.bytes()??;
-            self.space();
-            self.expect(b',')?;
-            self.space();
-            let value = self.bytes()?;
-            self.space();
-            self.expect(b']')?;
-            headers.push(RecordHeader { name, value });
-            self.space();
-            match self.next()? {
-                b',' => self.space(),
-                b']' => return Some(headers),
-                _ => return None,
+impl Serialize for OutBytes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let Some(bytes) = self.0 else {
+            return serializer.serialize_none();
+        };
+        match std::str::from_utf8(bytes) {
+            Ok(text) => serializer.serialize_str(text),
+            Err(_) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("base64", &BASE64.encode(bytes))?;
+                map.end()
             }
         }
     }
-
-    /// An integer without fraction or exponent that fits an `i64` for sure (at most 18
-    /// digits); `-0` is left to serde_json, which reads it as a float.
-    fn integer(&mut self) -> Option<i64> {
-        let negative = self.line.get(self.at) == Some(&b'-');
-        let start = self.at + usize::from(negative);
-        let digits = self.line.get(start..)?;
-        let count = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-        if count == 0 || count > 18 || (digits.first() == Some(&b'0') && (count > 1 || negative)) {
-            return None;
-        }
-        if let Some(b'.' | b'e' | b'E') = digits.get(count) {
-            return None;
-        }
-        let magnitude = digits
-            .get(..count)?
-            .iter()
-            .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
-        self.at = start + count;
-        Some(if negative { -magnitude } else { magnitude })
-    }
-
-    /// A string (RFC 8259, section 7), borrowed when it holds no escape.
-    fn string(&mut self) -> Option<Cow<'a, str>> {
-        match self.raw_string()? {
-            Ok((start, end)) => self.text.get(start..end).map(Cow::Borrowed),
-            // Escapes write whole characters: what the line holds around them is UTF-8.
-            Err(unescaped) => String::from_utf8(unescaped).ok().map(Cow::Owned),
-        }
-    }
-
-    /// The bytes of a string, borrowed when it holds no escape.
-    fn string_bytes(&mut self) -> Option<Cow<'a, [u8]>> {
-        match self.raw_string()? {
-            Ok((start, end)) => self.line.get(start..end).map(Cow::Borrowed),
-            Err(unescaped) => Some(Cow::Owned(unescaped)),
-        }
-    }
-
-    /// A string: where it is in the line when it holds no escape, else its bytes unescaped.
-    fn raw_string(&mut self) -> Option<Result<(usize, usize), Vec<u8>>> {
-        self.expect(b'"')?;
-        let start = self.at;
-        let at = find_special(self.line, start);
-        match self.line.get(at)? {
-            b'"' => {
-                self.at = at + 1;
-                Some(Ok((start, at)))
-            }
-            b'\\' => self.unescaped(start, at).map(Err),
-            _ => None,
-        }
-    }
-
-    /// The rest of the string that starts at `start` and holds an escape at `at`.
-    #[inline(never)]
-    fn unescaped(&mut self, start: usize, mut at: usize) -> Option<Vec<u8>> {
-        // Escapes are longer than what they stand for: the rest of the line is room enough,
-        // also for the whole words `copy_plain` writes.
-        let mut out = Vec::with_capacity(self.line.len() - start);
-        out.extend_from_slice(self.line.get(start..at)?);
-        loop {
-            at = unescape(self.line, at, &mut out)?;
-            at = copy_plain(self.line, at, &mut out);
-            match self.line.get(at)? {
-                b'"' => break,
-                b'\\' => {}
-                _ => return None,
-            }
-        }
-        self.at = at + 1;
-        if out.len() < out.capacity() / 2 {
-            out.shrink_to_fit();
-        }
-        Some(out)
-    }
-}
-
-/// Writes what the escape at `at` (a backslash) stands for, and returns where it ends.
-fn unescape(bytes: &[u8], at: usize, out: &mut Vec<u8>) -> Option<usize> {
-    let byte = match bytes.get(at + 1)? {
-        b'"' => b'"',
-        b'\\' => b'\\',
-        b'/' => b'/',
-        b'b' => 0x08,
-        b'f' => 0x0c,
-        b'n' => b'\n',
-        b'r' => b'\r',
-        b't' => b'\t',
-        b'u' => {
-            let unit = hex4(bytes, at + 2)?;
-            let (c, end) = match unit {
-                0xd800..=0xdbff => {
-                    // A surrogate pair, `\uD83D\uDE00`; a lone half is left to serde_json.
-                    if bytes.get(at + 6..at + 8)? != b"\\u" {
-                        return None;
-                    }
-                    let low = hex4(bytes, at + 8)?;
-                    if !(0xdc00..=0xdfff).contains(&low) {
-                        return None;
-                    }
-                    let c = char::from_u32(0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00));
-                    (c?, at + 12)
-                }
-                _ => (char::from_u32(unit)?, at + 6),
-            };
-            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
-            return Some(end);
-        }
-        _ => return None,
-    };
-    out.push(byte);
-    Some(at + 2)
-}
-
-/// The four hex digits at `at`.
-fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
-    bytes.get(at..at + 4)?.iter().try_fold(0, |n, &b| {
-        let digit = char::from(b).to_digit(16)?;
-        Some(n << 4 | digit)
-    })
 }
 
 /// The bytes of a string, borrowed or owned as the string is.
@@ -503,25 +244,28 @@ fn str_bytes(text: Cow<'_, str>) -> Cow<'_, [u8]> {
 
 /// Reads a line with serde_json, which defines the language and words its errors.
 fn read_with_serde(line: &[u8]) -> Result<RecordRef<'_>> {
-    let line: Line<'_> = serde_json::from_slice(line).map_err(|e| {
+    let error = |e| {
         Error::new(
             ErrorKind::Json,
             "not a Kafka message in interchange JSON ({\"key\", \"headers\", \"value\"})",
         )
         .reading_json(line)
         .caused_by(e)
-    })?;
-    let headers = line
-        .headers
-        .into_iter()
-        .map(|(name, value)| {
-            let name = name.into_bytes(|| "header name".to_owned())?;
-            let value = value
-                .map(|v| v.into_bytes(|| format!("header `{}`", String::from_utf8_lossy(&name))))
-                .transpose()?;
-            Ok(RecordHeader { name, value })
-        })
-        .collect::<Result<_>>()?;
+    };
+    // A line that is UTF-8 as a whole is read as a `str`, so serde_json checks no string of
+    // it again; other bytes are read as bytes, so that its error points at the broken string.
+    let line: Line<'_> = match std::str::from_utf8(line) {
+        Ok(text) => serde_json::from_str(text).map_err(error)?,
+        Err(_) => serde_json::from_slice(line).map_err(error)?,
+    };
+    let mut headers = Vec::with_capacity(line.headers.0.len());
+    for (name, value) in line.headers.0 {
+        let name = name.into_bytes(|| "header name".to_owned())?;
+        let value = value
+            .map(|v| v.into_bytes(|| format!("header `{}`", String::from_utf8_lossy(&name))))
+            .transpose()?;
+        headers.push(RecordHeader { name, value });
+    }
     Ok(RecordRef {
         key: line
             .key
@@ -532,7 +276,7 @@ fn read_with_serde(line: &[u8]) -> Result<RecordRef<'_>> {
             .value
             .map(|v| v.into_bytes(|| "value".into()))
             .transpose()?,
-        topic: line.topic.map(Cow::Owned),
+        topic: line.topic.map(|Str(topic)| topic),
         partition: line.partition,
         offset: line.offset,
         timestamp: line.timestamp,
@@ -546,17 +290,44 @@ struct Line<'a> {
     #[serde(borrow)]
     key: Option<Bytes<'a>>,
     #[serde(borrow)]
-    headers: Vec<(Bytes<'a>, Option<Bytes<'a>>)>,
+    headers: Headers<'a>,
     #[serde(borrow)]
     value: Option<Bytes<'a>>,
-    #[serde(default)]
-    topic: Option<String>,
+    #[serde(default, borrow)]
+    topic: Option<Str<'a>>,
     #[serde(default)]
     partition: Option<i32>,
     #[serde(default)]
     offset: Option<i64>,
     #[serde(default)]
     timestamp: Option<i64>,
+}
+
+/// The `headers` array: a `Vec` sized for the headers of a binary-mode event at once, not
+/// grown from empty as serde's own `Vec` is (about 900 of 19,000 instructions a line).
+struct Headers<'a>(Vec<(Bytes<'a>, Option<Bytes<'a>>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Headers<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<Headers<'a>>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Headers<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut headers = Vec::with_capacity(16);
+                while let Some(header) = seq.next_element()? {
+                    headers.push(header);
+                }
+                Ok(Headers(headers))
+            }
+        }
+        d.deserialize_seq(V(std::marker::PhantomData))
+    }
 }
 
 /// Bytes in the interchange JSON: a string when they are UTF-8, `{"base64": "..."}` when not.
@@ -694,8 +465,6 @@ mod tests {
         ] {
             let err = Record::from_json(line.as_bytes()).unwrap_err();
             assert!(err.to_string().contains(needle), "{line}: {err}");
-            // Errors are the same whichever reader would have read the line.
-            assert!(Reader::read(line.as_bytes()).is_none(), "{line}");
         }
         let err = Record::from_json(b"{\"headers\":[],\"value\":\"\xff\"}").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Json);
@@ -735,27 +504,6 @@ mod tests {
     }
 
     #[test]
-    fn escapes_read_as_serde_json_reads_them() {
-        for text in [
-            "plain",
-            r#"\"quoted\" \\ \/ \b\f\n\r\t"#,
-            r#"\u0000\u001f\u007F\u00e9\u20AC"#,
-            r#"emoji \ud83d\ude00 and \uD83D\uDE00!"#,
-            r#"zoë ✓ 😀 raw"#,
-            r#"a long string past one sixteen-byte chunk, with an escape at the end\n"#,
-            &r"\\".repeat(40),
-        ] {
-            let want: String = serde_json::from_str(&format!("\"{text}\"")).unwrap();
-            let line = format!(r#"{{"headers":[["{text}","{text}"]],"key":"{text}"}}"#);
-            let record = Reader::read(line.as_bytes()).unwrap();
-            assert_eq!(record.headers[0].name, want.as_bytes(), "{text}");
-            assert_eq!(record.headers[0].value.as_deref(), Some(want.as_bytes()));
-            assert_eq!(record.key.as_deref(), Some(want.as_bytes()));
-            assert_eq!(record.value, None);
-        }
-    }
-
-    #[test]
     fn optional_members_read_in_any_order_and_write_in_one() {
         let line = br#" { "timestamp" : -1700000000000 , "offset":0, "partition":-7,
             "topic":null, "value":"v", "headers":[ [ "h" , "x" ] ] , "key":null }
@@ -779,7 +527,7 @@ mod tests {
             r#"{"key":null,"headers":[],"value":null}"#
         );
 
-        // Numbers the one-pass reader leaves to serde_json still read.
+        // Integers at the edge of `i64` read.
         let big = Record::from_json(br#"{"headers":[],"offset":-9223372036854775808}"#).unwrap();
         assert_eq!(big.offset, Some(i64::MIN));
         // And so does the array form serde accepts for a struct.
@@ -852,81 +600,5 @@ mod tests {
             );
             assert_eq!(Record::from_json(&json).unwrap(), record);
         }
-    }
-
-    #[test]
-    fn find_special_finds_the_first_special_byte() {
-        let naive = |bytes: &[u8], at: usize| {
-            (at..bytes.len())
-                .find(|&i| bytes[i] < 0x20 || bytes[i] == b'"' || bytes[i] == b'\\')
-                .unwrap_or(bytes.len())
-        };
-        let fillers = [b'a', b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xc3, 0xff];
-        let specials = [b'"', b'\\', 0x00, 0x01, 0x1f];
-        for filler in fillers {
-            for special in specials {
-                for len in 0..40 {
-                    for place in 0..=len {
-                        let mut bytes = vec![filler; len];
-                        if place < len {
-                            bytes[place] = special;
-                        }
-                        // A second special byte after the first must not be found first.
-                        if place + 1 < len {
-                            bytes[place + 1] = 0x00;
-                        }
-                        for at in [0, 1, 7, 9].into_iter().filter(|&at| at <= len) {
-                            assert_eq!(
-                                find_special(&bytes, at),
-                                naive(&bytes, at),
-                                "{bytes:?} {at}"
-                            );
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Every line the one-pass reader reads, serde_json reads to the same record: checked on
-    /// lines a byte away from valid ones.
-    #[test]
-    fn one_pass_reader_agrees_with_serde_on_nearby_lines() {
-        let seeds = [
-            r#"{"key":"k","headers":[["ce_id","1"],["h","\"a\"\\\u00e9\ud83d\ude00"],["n",null]],"value":"{\"a\":[1]}"}"#,
-            r#"{"key":{"base64":"/wA="},"headers":[["b",{"base64":"AAE="}]],"value":null,"topic":"t","partition":10,"offset":-20,"timestamp":30}"#,
-            r#" { "headers" : [ ] , "value" : "é" } "#,
-        ];
-        let bytes = b"\"\\{}[],:0129-.eEnulbase64/\x01 \xc3\xa9u";
-        let mut lines = Vec::new();
-        for seed in seeds {
-            let seed = seed.as_bytes();
-            lines.push(seed.to_vec());
-            for at in 0..seed.len() {
-                let mut removed = seed.to_vec();
-                removed.remove(at);
-                lines.push(removed);
-                for &b in bytes {
-                    let mut inserted = seed.to_vec();
-                    inserted.insert(at, b);
-                    lines.push(inserted);
-                    let mut replaced = seed.to_vec();
-                    replaced[at] = b;
-                    lines.push(replaced);
-                }
-            }
-        }
-        let mut read = 0;
-        for line in &lines {
-            if let Some(record) = Reader::read(line) {
-                read += 1;
-                let want = read_with_serde(line).unwrap_or_else(|e| {
-                    panic!("{}: serde refuses it: {e}", String::from_utf8_lossy(line))
-                });
-                assert_eq!(record, want, "{}", String::from_utf8_lossy(line));
-            }
-        }
-        // The check covers many lines, not only the seeds.
-        assert!(read > 100, "{read}");
     }
 }

@@ -345,3 +345,43 @@ fn byte_order_mark_and_unpaired_surrogate_are_named() {
     )
     .unwrap();
 }
+
+/// A payload nested 100,000 levels deep is carried on every path that reads JSON, without a
+/// stack overflow: binary and structured mode, python-outbox-core's layout, the interchange
+/// line (with the `interchange` feature) and `Payload::from_json`.
+#[test]
+fn payload_nested_one_hundred_thousand_levels() {
+    use outbox_cloudevents::{Encoder, OutboxEvent, Payload, Profile};
+
+    const DEPTH: usize = 100_000;
+    let nested = format!("{{\"a\":{}1{}}}", "[".repeat(DEPTH), "]".repeat(DEPTH));
+    let payload = Payload::from_json(nested.clone()).unwrap();
+    let event = OutboxEvent::new(
+        "7d3b2a10-5c4e-4f6a-8b9c-0d1e2f3a4b01".parse().unwrap(),
+        "com.gridflow.invite.created",
+        "invite-1",
+        "2024-05-01T10:00:00Z".parse().unwrap(),
+        "user-service",
+        payload,
+    )
+    .unwrap();
+    for mode in [Mode::Binary, Mode::Structured] {
+        let message = Encoder::new(mode).encode(&event).unwrap();
+        let back =
+            OutboxEvent::<Payload>::from_message(&message.as_ref(), &Profile::Canonical).unwrap();
+        assert_eq!(back.payload().as_json(), Some(nested.as_str()), "{mode}");
+        #[cfg(feature = "interchange")]
+        {
+            use outbox_cloudevents::interchange::Record;
+            let record = Record::from(message);
+            assert_eq!(
+                Record::from_json(&record.to_json()).unwrap(),
+                record,
+                "{mode}"
+            );
+        }
+    }
+    let line = event.to_message_json().unwrap();
+    let back = OutboxEvent::<Payload>::from_message_json(&line).unwrap();
+    assert_eq!(back, event);
+}

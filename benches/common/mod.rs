@@ -305,3 +305,90 @@ pub fn sdk_decode_structured(message: &Message) -> OutboxEvent<Payload> {
     let event: Event = serde_json::from_slice(value).expect("the SDK reads the event");
     OutboxEvent::try_from(event).expect("the SDK event maps")
 }
+
+/// W4 plain-struct baseline: the structured event's members as borrowed strings and `data`
+/// as its text, read by serde_json from the same bytes. The cost of reading the bytes.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+pub struct PlainEvent<'a> {
+    pub specversion: &'a str,
+    pub id: &'a str,
+    pub source: &'a str,
+    #[serde(rename = "type")]
+    pub ty: &'a str,
+    pub datacontenttype: Option<&'a str>,
+    pub time: &'a str,
+    pub aggregateid: &'a str,
+    pub causationid: Option<&'a str>,
+    pub correlationid: Option<&'a str>,
+    pub dataversion: &'a str,
+    pub partitionkey: &'a str,
+    pub data: &'a RawValue,
+}
+
+/// W4 plain-struct baseline: serde_json reads the structured value into [`PlainEvent`].
+pub fn plain_decode_structured(message: &Message) -> PlainEvent<'_> {
+    serde_json::from_slice(message.value.as_deref().expect("a structured value"))
+        .expect("serde_json reads the event")
+}
+
+/// W3 plain-struct baseline: the binary message's header values and its value as one JSON
+/// object, `{"content-type": ..., "ce_specversion": ..., ..., "value": VALUE}`, the header
+/// values as JSON strings and the value as it is (JSON). These are "the same bytes" for
+/// binary mode: every byte the decoder must read, in the form serde_json reads.
+pub fn plain_binary_bytes(message: &Message) -> Vec<u8> {
+    let mut object = serde_json::Map::new();
+    for header in &message.headers {
+        let value = std::str::from_utf8(header.value.as_deref().expect("a value")).expect("UTF-8");
+        object.insert(
+            header.name_str().expect("UTF-8").to_owned(),
+            value.to_owned().into(),
+        );
+    }
+    let mut bytes = serde_json::to_vec(&object).expect("writes");
+    bytes.pop();
+    bytes.extend_from_slice(b",\"value\":");
+    bytes.extend_from_slice(message.value.as_deref().expect("a value"));
+    bytes.push(b'}');
+    bytes
+}
+
+/// The struct serde_json reads [`plain_binary_bytes`] into: borrowed strings, the value's
+/// text.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+pub struct PlainBinary<'a> {
+    #[serde(rename = "content-type")]
+    pub content_type: &'a str,
+    #[serde(rename = "ce_specversion")]
+    pub specversion: &'a str,
+    #[serde(rename = "ce_id")]
+    pub id: &'a str,
+    #[serde(rename = "ce_source")]
+    pub source: &'a str,
+    #[serde(rename = "ce_type")]
+    pub ty: &'a str,
+    #[serde(rename = "ce_time")]
+    pub time: &'a str,
+    #[serde(rename = "ce_aggregateid")]
+    pub aggregateid: &'a str,
+    #[serde(rename = "ce_causationid")]
+    pub causationid: Option<&'a str>,
+    #[serde(rename = "ce_correlationid")]
+    pub correlationid: Option<&'a str>,
+    #[serde(rename = "ce_dataversion")]
+    pub dataversion: &'a str,
+    #[serde(rename = "ce_partitionkey")]
+    pub partitionkey: &'a str,
+    pub value: &'a RawValue,
+}
+
+/// W3 plain-struct baseline: serde_json reads [`plain_binary_bytes`] into [`PlainBinary`].
+pub fn plain_decode_binary(bytes: &[u8]) -> PlainBinary<'_> {
+    serde_json::from_slice(bytes).expect("serde_json reads the headers and value")
+}
+
+/// The validation binary mode owes a JSON value: serde_json's `RawValue` parse of it.
+pub fn validate_value(message: &Message) -> &RawValue {
+    serde_json::from_slice(message.value.as_deref().expect("a value")).expect("JSON")
+}
