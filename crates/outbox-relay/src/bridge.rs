@@ -72,6 +72,7 @@
 mod convert;
 pub mod metrics;
 mod pipeline;
+mod resume;
 
 use std::future::Future;
 use std::sync::Arc;
