@@ -23,7 +23,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bridge_support::{Cluster, Input, bridge, committed, corpus, read_all, seq_of, topic};
+use bridge_support::{
+    Cluster, Converter, Input, InputFormat, OutputMode, bridge, committed, corpus, read_all,
+    seq_of, topic,
+};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
@@ -106,25 +109,40 @@ fn resumes_inside_record_batches(cluster: &Cluster) {
     let output = read_all(&brokers, &to, 3);
     let dead_letters = read_all(&brokers, &dead, 1);
     assert!(!output.is_empty() && !dead_letters.is_empty());
-    let mut counts: BTreeMap<u64, u32> = BTreeMap::new();
-    for m in output.iter().chain(&dead_letters) {
-        *counts.entry(seq_of(m)).or_default() += 1;
+    let converter = Converter::new(InputFormat::Auto, OutputMode::Binary, Default::default());
+    // Input -> (the topic it is on, how many times it is there).
+    let mut counts: BTreeMap<u64, (&str, u32)> = BTreeMap::new();
+    for (m, topic) in output
+        .iter()
+        .map(|m| (m, "output"))
+        .chain(dead_letters.iter().map(|m| (m, "dead-letter")))
+    {
+        let entry = counts.entry(seq_of(m)).or_insert((topic, 0));
+        assert_eq!(entry.0, topic, "input {} on both topics", seq_of(m));
+        entry.1 += 1;
     }
-    let expected: Vec<u64> = inputs
+    // Input -> the topic it belongs on.
+    let expected: BTreeMap<u64, &str> = inputs
         .iter()
         .filter(|i| offset_of(i) >= resumed[&i.partition])
-        .map(|i| i.seq)
+        .map(|i| {
+            let good = converter.convert(&i.message.as_ref()).is_ok();
+            (i.seq, if good { "output" } else { "dead-letter" })
+        })
         .collect();
-    let missing: Vec<u64> = expected
+    let missing: Vec<(u64, &str)> = expected
         .iter()
-        .copied()
-        .filter(|s| !counts.contains_key(s))
+        .filter(|(s, topic)| counts.get(*s).is_none_or(|(t, _)| t != *topic))
+        .map(|(s, t)| (*s, *t))
         .collect();
-    assert!(missing.is_empty(), "inputs not bridged: {missing:?}\n{log}");
+    assert!(
+        missing.is_empty(),
+        "inputs not on the topic they belong on: {missing:?}\n{log}"
+    );
     let unexpected: Vec<(u64, u32)> = counts
         .iter()
-        .filter(|(s, n)| **n > 1 || !expected.contains(s))
-        .map(|(s, n)| (*s, *n))
+        .filter(|(s, (_, n))| *n > 1 || !expected.contains_key(s))
+        .map(|(s, (_, n))| (*s, *n))
         .collect();
     assert!(
         unexpected.is_empty(),

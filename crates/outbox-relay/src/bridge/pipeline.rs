@@ -513,7 +513,7 @@ impl Core {
             None => Verdict::Handle,
         };
         match verdict {
-            Verdict::Handle => !p.floor.is_some_and(|f| offset < f),
+            Verdict::Handle => p.floor.is_none_or(|f| offset >= f),
             Verdict::Drop => false,
             Verdict::Seek(to) => {
                 self.seek(consumer, state, partition, to);
