@@ -222,11 +222,15 @@ impl ConsumerContext for Group {
                 let mut state = self.core.lock();
                 let now = Instant::now();
                 for p in &partitions {
-                    let partition = state.partitions.entry(*p).or_default();
-                    if let Some(from) = resumes.get(p) {
-                        partition.floor = Some(*from);
-                        partition.resume = Some(Resume::new(*from, now));
-                    }
+                    // A partition assigned starts afresh, whatever was read of it before.
+                    state.partitions.insert(
+                        *p,
+                        Partition {
+                            floor: resumes.get(p).copied(),
+                            resume: resumes.get(p).map(|from| Resume::new(*from, now)),
+                            ..Partition::default()
+                        },
+                    );
                 }
                 state.last_activity = Instant::now();
                 state.joined = true;
