@@ -235,9 +235,15 @@ fn two_bridges_one_killed_exactly_once_on_the_mock_cluster() {
         "the killed bridge committed transactions:\n{}",
         tail(&run.killed_log)
     );
-    for log in &run.logs {
-        assert!(!committed_positions(log).is_empty(), "{log}");
-    }
+    // The survivors committed transactions after the kill. Not necessarily both: the
+    // partitions the restarted bridge is given may be bridged to their end already.
+    assert!(
+        run.logs
+            .iter()
+            .any(|log| !committed_positions(log).is_empty()),
+        "{}",
+        run.logs.join("\n---\n")
+    );
     let by_seq: HashMap<u64, &Input> = run.inputs.iter().map(|i| (i.seq, i)).collect();
     let offset_of = |input: &Input| {
         run.inputs
