@@ -109,7 +109,13 @@ fn kill_run(cluster: &Cluster, extra: &[&str]) -> Run {
         assert_eq!(status, 0, "{}", tail(&bridge.stderr()));
         logs.push(bridge.stderr());
     }
-    // Offsets committed to the end of every partition.
+    // Offsets committed to the end of every partition. On Tansu 0.6.0 this needs the bridge's
+    // check of where a partition resumes: a bridge that stopped part way through a record
+    // batch (killed, or giving the partition up in a rebalance) leaves its committed offset
+    // inside it, and Tansu answers a Fetch from there with the batches that start after it.
+    // Without the check, the next owner skipped the rest of the batch and committed past it
+    // (partition 1 taken over at 1143, next message 1667), or read nothing more and went idle
+    // (partition 0 left at 3083 of 3334).
     let ends: BTreeMap<i32, i64> = (0..3)
         .map(|p| (p, inputs.iter().filter(|i| i.partition == p).count() as i64))
         .collect();
@@ -229,9 +235,15 @@ fn two_bridges_one_killed_exactly_once_on_the_mock_cluster() {
         "the killed bridge committed transactions:\n{}",
         tail(&run.killed_log)
     );
-    for log in &run.logs {
-        assert!(!committed_positions(log).is_empty(), "{log}");
-    }
+    // The survivors committed transactions after the kill. Not necessarily both: the
+    // partitions the restarted bridge is given may be bridged to their end already.
+    assert!(
+        run.logs
+            .iter()
+            .any(|log| !committed_positions(log).is_empty()),
+        "{}",
+        run.logs.join("\n---\n")
+    );
     let by_seq: HashMap<u64, &Input> = run.inputs.iter().map(|i| (i.seq, i)).collect();
     let offset_of = |input: &Input| {
         run.inputs

@@ -22,6 +22,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::convert::Converter;
 use super::metrics::BridgeMetrics;
+use super::resume::{Resume, Tick, Verdict};
 use super::{BridgeError, BridgeOptions, BridgeSummary};
 
 /// How often acknowledged offsets are committed (at-least-once).
@@ -93,6 +94,10 @@ struct Partition {
     committed: Option<i64>,
     /// A message here could not be bridged: nothing is read or committed past it.
     blocked: Option<i64>,
+    /// Messages before this offset were bridged and committed: they are dropped.
+    floor: Option<i64>,
+    /// The check that reading resumed at the committed offset (see [`super::resume`]).
+    resume: Option<Resume>,
 }
 
 /// Why the loop stops.
@@ -128,7 +133,9 @@ struct Core {
     producer: BaseProducer<Deliveries>,
     metrics: Arc<BridgeMetrics>,
     state: Mutex<State>,
-    high: Mutex<HashMap<i32, i64>>,
+    /// The first offset and the end of each input partition, as the broker last reported
+    /// them in its Fetch answers (librdkafka's statistics).
+    watermarks: Mutex<HashMap<i32, (i64, i64)>>,
 }
 
 /// The consumer's context: rebalances and statistics.
@@ -141,7 +148,7 @@ impl ClientContext for Group {
         let Some(topic) = statistics.topics.get(&self.core.options.from_topic) else {
             return;
         };
-        let high: HashMap<i32, i64> = topic
+        let watermarks: HashMap<i32, (i64, i64)> = topic
             .partitions
             .values()
             .filter(|p| p.partition >= 0)
@@ -151,11 +158,11 @@ impl ClientContext for Group {
                 } else {
                     p.hi_offset
                 };
-                (p.partition, high)
+                (p.partition, (p.lo_offset, high))
             })
             .collect();
-        if let Ok(mut current) = self.core.high.lock() {
-            *current = high;
+        if let Ok(mut current) = self.core.watermarks.lock() {
+            *current = watermarks;
         }
     }
 
@@ -189,9 +196,41 @@ impl ConsumerContext for Group {
                     .iter()
                     .map(|e| e.partition())
                     .collect();
+                // Where each partition resumes: its committed offset, checked against the
+                // first message (see `resume`).
+                let committed =
+                    consumer.committed_offsets((*list).clone(), Duration::from_secs(10));
+                let resumes: HashMap<i32, i64> = match &committed {
+                    Ok(committed) => committed
+                        .elements_for_topic(&self.core.options.from_topic)
+                        .iter()
+                        .filter_map(|e| match e.offset() {
+                            Offset::Offset(o) => Some((e.partition(), o)),
+                            _ => None,
+                        })
+                        .collect(),
+                    Err(e) => {
+                        self.core.log(
+                            "warning",
+                            "outbox.bridge_commit_failed",
+                            &format!("reading the committed offsets of the assigned partitions: {e}; where reading resumes is not checked"),
+                            serde_json::json!({"error": e.to_string()}),
+                        );
+                        HashMap::new()
+                    }
+                };
                 let mut state = self.core.lock();
+                let now = Instant::now();
                 for p in &partitions {
-                    state.partitions.entry(*p).or_default();
+                    // A partition assigned starts afresh, whatever was read of it before.
+                    state.partitions.insert(
+                        *p,
+                        Partition {
+                            floor: resumes.get(p).copied(),
+                            resume: resumes.get(p).map(|from| Resume::new(*from, now)),
+                            ..Partition::default()
+                        },
+                    );
                 }
                 state.last_activity = Instant::now();
                 state.joined = true;
@@ -430,6 +469,152 @@ impl Core {
                 "dead_letter_topic": self.options.dead_letter_topic,
             }),
         );
+    }
+
+    /// Whether a consumed message is to be handled: not while the check of where its
+    /// partition's reading resumed is under way, nor before the committed offset. Reads the
+    /// partition again from further back when the check calls for it.
+    fn admit(
+        &self,
+        consumer: &GroupConsumer,
+        state: &mut State,
+        partition: i32,
+        offset: i64,
+    ) -> bool {
+        let (low, _) = self.watermarks(partition);
+        let Some(p) = state.partitions.get_mut(&partition) else {
+            return true;
+        };
+        if p.next.is_some_and(|next| offset < next) {
+            // Read already since the assignment: Tansu 0.6.0 answers a Fetch from inside a
+            // record batch twice over.
+            return false;
+        }
+        let verdict = match &mut p.resume {
+            Some(resume) => {
+                let from = resume.from();
+                let (verdict, over) = resume.message(offset, low, Instant::now());
+                if over {
+                    p.resume = None;
+                }
+                if verdict == Verdict::Handle && offset < from {
+                    // The client reset its position: what it reads now is all to bridge.
+                    p.floor = None;
+                }
+                if let Verdict::Seek(to) = verdict {
+                    self.log(
+                        "info",
+                        "outbox.bridge_resume_checked",
+                        &format!(
+                            "{} partition {partition}: resumed at offset {from}, the broker answered from offset {offset}: reading again from offset {to}",
+                            self.options.from_topic
+                        ),
+                        serde_json::json!({"partition": partition, "resumed_at": from, "answered_from": offset, "reading_from": to}),
+                    );
+                }
+                verdict
+            }
+            None => Verdict::Handle,
+        };
+        match verdict {
+            Verdict::Handle => p.floor.is_none_or(|f| offset >= f),
+            Verdict::Drop => false,
+            Verdict::Seek(to) => {
+                self.seek(consumer, state, partition, to);
+                false
+            }
+        }
+    }
+
+    /// Reads `partition` again from `offset`, for the check of where it resumed.
+    fn seek(&self, consumer: &GroupConsumer, state: &mut State, partition: i32, offset: i64) {
+        if let Err(e) = consumer.seek(
+            &self.options.from_topic,
+            partition,
+            Offset::Offset(offset),
+            Duration::from_secs(10),
+        ) {
+            if let Some(resume) = state
+                .partitions
+                .get_mut(&partition)
+                .and_then(|p| p.resume.as_mut())
+            {
+                resume.seek_failed();
+            }
+            self.log(
+                "warning",
+                "outbox.bridge_consumer_error",
+                &format!(
+                    "{} partition {partition}: reading again from offset {offset}: {e} (tried again)",
+                    self.options.from_topic
+                ),
+                serde_json::json!({"partition": partition, "offset": offset, "error": e.to_string()}),
+            );
+        }
+    }
+
+    /// The checks of where reading resumed, for partitions that stay silent.
+    fn check_silent(&self, consumer: &GroupConsumer, state: &mut State) {
+        let now = Instant::now();
+        let mut seeks = Vec::new();
+        let ids: Vec<i32> = state
+            .partitions
+            .iter()
+            .filter(|(_, p)| p.resume.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let (low, high) = self.watermarks(id);
+            let Some(p) = state.partitions.get_mut(&id) else {
+                continue;
+            };
+            let Some(resume) = &mut p.resume else {
+                continue;
+            };
+            match resume.silence(Some(high).filter(|h| *h >= 0), low, now) {
+                Tick::Wait => {}
+                Tick::Over => p.resume = None,
+                Tick::Seek(to) => {
+                    self.log(
+                        "info",
+                        "outbox.bridge_resume_checked",
+                        &format!(
+                            "{} partition {id}: resumed at offset {}, nothing came though the partition ends at {high}: reading again from offset {to}",
+                            self.options.from_topic,
+                            resume.from()
+                        ),
+                        serde_json::json!({"partition": id, "resumed_at": resume.from(), "high_watermark": high, "reading_from": to}),
+                    );
+                    seeks.push((id, to));
+                }
+            }
+        }
+        for (id, to) in seeks {
+            self.seek(consumer, state, id, to);
+        }
+    }
+
+    /// Whether a partition may hold messages not read yet while the check of where its
+    /// reading resumed is under way.
+    fn resume_pending(&self, state: &State) -> bool {
+        state.partitions.iter().any(|(id, p)| {
+            p.resume.as_ref().is_some_and(|r| {
+                let (_, high) = self.watermarks(*id);
+                r.pending(Some(high).filter(|h| *h >= 0))
+            })
+        })
+    }
+
+    /// The first offset (0 when not known) and the end (-1 when not known) of an input
+    /// partition, as the broker last reported them.
+    fn watermarks(&self, partition: i32) -> (i64, i64) {
+        let (low, high) = self
+            .watermarks
+            .lock()
+            .ok()
+            .and_then(|w| w.get(&partition).copied())
+            .unwrap_or((0, -1));
+        (low.max(0), high)
     }
 
     /// Handles one consumed message.
@@ -712,8 +897,10 @@ impl Core {
                 let mut lost = Vec::new();
                 for (id, p) in state.partitions.iter_mut() {
                     if let Some(committed) = p.committed.or(p.done) {
-                        p.next = Some(committed);
+                        p.next = None;
                         p.blocked = None;
+                        p.floor = Some(committed);
+                        p.resume = Some(Resume::new(committed, Instant::now()));
                         if let Err(e) = consumer.seek(
                             &self.options.from_topic,
                             *id,
@@ -739,12 +926,11 @@ impl Core {
     }
 
     fn update_lag(&self, state: &State) {
-        let high = self.high.lock().map(|h| h.clone()).unwrap_or_default();
         let lag: BTreeMap<i32, u64> = state
             .partitions
             .iter()
             .map(|(id, p)| {
-                let high = high.get(id).copied().unwrap_or(-1);
+                let (_, high) = self.watermarks(*id);
                 let position = p.committed.or(p.next).unwrap_or(0);
                 (*id, u64::try_from(high - position).unwrap_or(0))
             })
@@ -826,7 +1012,7 @@ pub(crate) fn run(
             refused: HashMap::new(),
             summary: BridgeSummary::default(),
         }),
-        high: Mutex::new(HashMap::new()),
+        watermarks: Mutex::new(HashMap::new()),
         options,
     });
     let options = &core.options;
@@ -914,7 +1100,11 @@ pub(crate) fn run(
                     }
                     state.transaction = Some(Instant::now());
                 }
-                core.handle(&mut state, &message);
+                if core.admit(&consumer, &mut state, message.partition(), message.offset()) {
+                    core.handle(&mut state, &message);
+                } else {
+                    state.last_activity = Instant::now();
+                }
             }
             Some(Err(e)) => {
                 metrics.client_error(Some(e.to_string()));
@@ -947,9 +1137,13 @@ pub(crate) fn run(
             last_lag = now;
             core.update_lag(&state);
         }
+        if in_flight < WINDOW {
+            core.check_silent(&consumer, &mut state);
+        }
         if let Some(idle) = options.idle_exit {
             let quiet = state.partitions.values().all(|p| p.entries.is_empty())
-                && state.transaction.is_none();
+                && state.transaction.is_none()
+                && !core.resume_pending(&state);
             if quiet && state.joined && now - state.last_activity >= idle {
                 state.stop.get_or_insert(Stop::Done);
             }
