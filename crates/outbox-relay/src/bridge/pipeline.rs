@@ -714,8 +714,10 @@ impl Core {
             if partitions.is_some_and(|ps| !ps.contains(id)) {
                 continue;
             }
+            // A synchronous commit (on a revoke, at the end) sends every position again: an
+            // asynchronous one before it may have failed after it was counted as sent.
             if let Some(done) = p.done
-                && p.committed.is_none_or(|c| done > c)
+                && (matches!(mode, CommitMode::Sync) || p.committed.is_none_or(|c| done > c))
                 && list
                     .add_partition_offset(&self.options.from_topic, *id, Offset::Offset(done))
                     .is_ok()
