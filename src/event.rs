@@ -28,6 +28,21 @@ pub(crate) const OUTBOX_EXTENSIONS: [&str; 5] = [
     "partitionkey",
 ];
 
+/// The place in [`OUTBOX_EXTENSIONS`] of the extension named `name` (given as bytes, so a
+/// header name needs no UTF-8 check first); `None` for any other name. A `match`, which
+/// compiles to a length switch, not five comparisons.
+pub(crate) fn outbox_extension(name: &[u8]) -> Option<&'static str> {
+    let index = match name {
+        b"aggregateid" => 0,
+        b"causationid" => 1,
+        b"correlationid" => 2,
+        b"dataversion" => 3,
+        b"partitionkey" => 4,
+        _ => return None,
+    };
+    OUTBOX_EXTENSIONS.get(index).copied()
+}
+
 /// A transactional-outbox event: python-outbox-core's `IOutboxEvent` with a payload of type
 /// `P`.
 ///

@@ -16,7 +16,8 @@ use crate::names::{check_absolute_uri, check_extension_name, check_non_empty, ch
 ///
 /// Invariants, held by every constructor: `id`, `source`, `type` and `subject` are non-empty
 /// strings without control characters; `dataschema` is an absolute URI; extension names are
-/// valid and sorted, each once.
+/// valid and sorted, each once; String extension values hold no control characters (the
+/// mapping relies on it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WireEvent<'a> {
     pub(crate) id: Cow<'a, str>,

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use super::Mode;
 use super::message::MessageRef;
 use crate::error::{Error, ErrorKind, Location, Result, quote};
-use crate::event::{JSON, OutboxEvent};
+use crate::event::{JSON, OutboxEvent, outbox_extension};
 use crate::format::check_specversion;
 use crate::mapping::Profile;
 use crate::names::{check_extension_name, check_string};
@@ -283,14 +283,21 @@ impl Decoder {
             let Some(attribute) = header.name.strip_prefix(b"ce_") else {
                 continue;
             };
-            // Core names are matched as bytes; only other names need the UTF-8 check.
+            // Core names and the outbox extensions are matched as bytes; only other names
+            // need the UTF-8 and name checks.
             let target = match core.slot(attribute) {
                 Some(slot) => Target::Core(slot),
-                None => Target::Extension(std::str::from_utf8(attribute).map_err(|e| {
-                    Error::new(ErrorKind::NotUtf8, "header name is not UTF-8")
-                        .header(header.name)
-                        .caused_by(e)
-                })?),
+                None => match outbox_extension(attribute) {
+                    Some(name) => Target::Extension(name, true),
+                    None => Target::Extension(
+                        std::str::from_utf8(attribute).map_err(|e| {
+                            Error::new(ErrorKind::NotUtf8, "header name is not UTF-8")
+                                .header(header.name)
+                                .caused_by(e)
+                        })?,
+                        false,
+                    ),
+                },
             };
             let Some(value) = header.value else {
                 self.null_header(
@@ -307,8 +314,10 @@ impl Decoder {
                     );
                 }
                 Target::Core(Slot { value: slot, .. }) => *slot = Some(value),
-                Target::Extension(attribute) => {
-                    check_extension_name(attribute).map_err(|e| e.header(header.name))?;
+                Target::Extension(attribute, known) => {
+                    if !known {
+                        check_extension_name(attribute).map_err(|e| e.header(header.name))?;
+                    }
                     check_string(value).map_err(|e| e.header(header.name))?;
                     if extensions.capacity() == 0 {
                         // Room for every header but the required ones: one allocation.
@@ -459,7 +468,8 @@ struct Core<'a> {
 /// What a `ce_` header carries.
 enum Target<'s, 'a> {
     Core(Slot<'s, 'a>),
-    Extension(&'a str),
+    /// An extension's name, and whether it is known valid (one of the outbox extensions).
+    Extension(&'a str, bool),
 }
 
 /// Where a core attribute's header value goes.
