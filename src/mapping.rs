@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use uuid::Uuid;
 
 use crate::error::{Error, ErrorKind, Result, quote};
-use crate::event::{DEFAULT_DATA_VERSION, JSON, OutboxEvent, outbox_extension};
+use crate::event::{DEFAULT_DATA_VERSION, JSON, OutboxEvent, content_type_of, outbox_extension};
 use crate::names::{
     EventType, ExtensionName, check_filled, check_non_empty, check_uri_reference, hyphenated,
     parse_uuid,
@@ -227,7 +227,7 @@ impl<P: FromData> OutboxEvent<P> {
             causation_id,
             partition_key,
             payload: P::from_data(event.data)?,
-            content_type: event.datacontenttype.map(Cow::into_owned),
+            content_type: event.datacontenttype.map(content_type_of),
             subject: event.subject.map(Cow::into_owned),
             dataschema: event.dataschema.map(Cow::into_owned),
             extensions,

@@ -409,14 +409,54 @@ pub(crate) fn hyphenated(id: Uuid) -> String {
 /// Parses a UUID in its hyphenated form (either case), the form python-outbox-core and this
 /// crate write.
 pub(crate) fn parse_uuid(text: &str) -> Result<Uuid> {
-    let hyphenated = text.len() == 36;
-    match Uuid::try_parse(text) {
-        Ok(id) if hyphenated => Ok(id),
-        _ => Err(Error::new(
+    parse_hyphenated(text.as_bytes()).ok_or_else(|| {
+        Error::new(
             ErrorKind::Invalid,
             format!("{} is not a hyphenated UUID", quote(text)),
-        )),
+        )
+    })
+}
+
+/// The value of each hex digit (either case); 0x10 for any other byte.
+// `i` runs below 256, the table's length.
+#[allow(clippy::indexing_slicing)]
+const HEX: [u8; 256] = {
+    let mut table = [0x10; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => 0x10,
+        };
+        i += 1;
     }
+    table
+};
+
+/// `8-4-4-4-12` hex digits, as `Uuid::try_parse` reads a 36-byte text, without its
+/// dispatch on the length and form: every pair of digits is read before one test of them all.
+// The places in `AT` (plus one) lie below 36, the text's length; a `u8` is below 256, the
+// length of `HEX`; `i` runs below 16, the length of `AT` and `out`.
+#[allow(clippy::indexing_slicing)]
+fn parse_hyphenated(text: &[u8]) -> Option<Uuid> {
+    /// Where each byte's two digits start.
+    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+    let text: &[u8; 36] = text.try_into().ok()?;
+    if text[8] != b'-' || text[13] != b'-' || text[18] != b'-' || text[23] != b'-' {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut bad = 0;
+    for i in 0..16 {
+        let high = HEX[usize::from(text[AT[i]])];
+        let low = HEX[usize::from(text[AT[i] + 1])];
+        bad |= high | low;
+        out[i] = (high << 4) | low;
+    }
+    (bad & 0x10 == 0).then(|| Uuid::from_bytes(out))
 }
 
 #[cfg(test)]
@@ -510,6 +550,43 @@ mod tests {
         }
         for name in ["", "dat", "ids", "datas", "aggregateid"] {
             assert!(!is_reserved(name), "{name}");
+        }
+    }
+
+    /// The hyphenated-UUID reader accepts what `Uuid::try_parse` accepts at 36 bytes, and
+    /// reads the same value.
+    #[test]
+    fn uuids_read_as_the_uuid_crate_reads_them() {
+        let good = "0d6f8a52-5a1f-4bb3-9d0e-3c8f6f5f2a11";
+        let mut cases = vec![
+            good.to_owned(),
+            good.to_uppercase(),
+            "0D6f8A52-5a1F-4bB3-9d0E-3c8f6F5f2a11".to_owned(),
+            "00000000-0000-0000-0000-000000000000".to_owned(),
+            "ffffffff-ffff-ffff-ffff-ffffffffffff".to_owned(),
+            good.replace('-', ""),
+            format!("{{{good}}}"),
+            format!("urn:uuid:{good}"),
+            good[..35].to_owned(),
+            format!("{good}0"),
+            "0d6f8a525-a1f-4bb3-9d0e-3c8f6f5f2a11".to_owned(),
+            "0d6f8a52-5a1f-4bb3-9d0e+3c8f6f5f2a11".to_owned(),
+            "0d6f8a52-5a1f-4bb3-9d0e-3c8f6f5f2a1g".to_owned(),
+            "g0d6f8a5-5a1f-4bb3-9d0e-3c8f6f5f2a11".to_owned(),
+            "0d6f8a52-5a1f-4bb3-9d0e-3c8f6f5f2a1é".to_owned(),
+            String::new(),
+        ];
+        // Every position replaced by each kind of byte.
+        for at in 0..36 {
+            for b in ['-', 'a', 'F', '9', 'g', ' ', '/', ':', '@', '`', 'G'] {
+                let mut text: Vec<char> = good.chars().collect();
+                text[at] = b;
+                cases.push(text.into_iter().collect());
+            }
+        }
+        for text in cases {
+            let expected = Uuid::try_parse(&text).ok().filter(|_| text.len() == 36);
+            assert_eq!(parse_uuid(&text).ok(), expected, "{text}");
         }
     }
 

@@ -35,7 +35,8 @@ pub(crate) fn parse(text: &str, without_offset: bool) -> Result<DateTime<Utc>> {
             ));
         }
     };
-    if !(0..=9999).contains(&chrono::Datelike::year(&utc)) {
+    // Four digits make a year within the range; only an offset can move it out.
+    if !(0..=9999).contains(&chrono::Datelike::year(&utc.naive_utc())) {
         return Err(Error::new(
             ErrorKind::Invalid,
             format!(
