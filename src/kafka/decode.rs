@@ -285,51 +285,52 @@ impl Decoder {
             };
             // Core names and the outbox extensions are matched as bytes; only other names
             // need the UTF-8 and name checks.
-            let target = match core.slot(attribute) {
-                Some(slot) => Target::Core(slot),
-                None => match outbox_extension(attribute) {
-                    Some(name) => Target::Extension(name, true),
-                    None => Target::Extension(
-                        std::str::from_utf8(attribute).map_err(|e| {
-                            Error::new(ErrorKind::NotUtf8, "header name is not UTF-8")
-                                .header(header.name)
-                                .caused_by(e)
-                        })?,
-                        false,
-                    ),
-                },
-            };
-            let Some(value) = header.value else {
-                self.null_header(
-                    header.name,
-                    matches!(&target, Target::Core(s) if s.required),
-                )?;
-                continue;
-            };
-            let value = utf8(header.name, value)?;
-            match target {
-                Target::Core(Slot { value: slot, .. }) if slot.is_some() => {
+            if let Some(Slot {
+                required,
+                value: slot,
+            }) = core.slot(attribute)
+            {
+                let Some(value) = header.value else {
+                    self.null_header(header.name, required)?;
+                    continue;
+                };
+                let value = utf8(header.name, value)?;
+                if slot.is_some() {
                     return Err(
                         Error::new(ErrorKind::Duplicate, "header given twice").header(header.name)
                     );
                 }
-                Target::Core(Slot { value: slot, .. }) => *slot = Some(value),
-                Target::Extension(attribute, known) => {
-                    if !known {
-                        check_extension_name(attribute).map_err(|e| e.header(header.name))?;
-                    }
-                    check_string(value).map_err(|e| e.header(header.name))?;
-                    if extensions.capacity() == 0 {
-                        // Room for every header but the required ones: one allocation.
-                        extensions
-                            .reserve_exact(message.headers.len().saturating_sub(Core::REQUIRED));
-                    }
-                    extensions.push((
-                        Cow::Borrowed(attribute),
-                        ExtensionValue::String(Cow::Borrowed(value)),
-                    ));
-                }
+                *slot = Some(value);
+                continue;
             }
+            let (name, known) = match outbox_extension(attribute) {
+                Some(name) => (name, true),
+                None => (
+                    std::str::from_utf8(attribute).map_err(|e| {
+                        Error::new(ErrorKind::NotUtf8, "header name is not UTF-8")
+                            .header(header.name)
+                            .caused_by(e)
+                    })?,
+                    false,
+                ),
+            };
+            let Some(value) = header.value else {
+                self.null_header(header.name, false)?;
+                continue;
+            };
+            let value = utf8(header.name, value)?;
+            if !known {
+                check_extension_name(name).map_err(|e| e.header(header.name))?;
+            }
+            check_string(value).map_err(|e| e.header(header.name))?;
+            if extensions.capacity() == 0 {
+                // Room for every header but the required ones: one allocation.
+                extensions.reserve_exact(message.headers.len().saturating_sub(Core::REQUIRED));
+            }
+            extensions.push((
+                Cow::Borrowed(name),
+                ExtensionValue::String(Cow::Borrowed(value)),
+            ));
         }
         let missing = |name: &'static str| {
             move || {
@@ -463,13 +464,6 @@ struct Core<'a> {
     dataschema: Option<&'a str>,
     subject: Option<&'a str>,
     time: Option<&'a str>,
-}
-
-/// What a `ce_` header carries.
-enum Target<'s, 'a> {
-    Core(Slot<'s, 'a>),
-    /// An extension's name, and whether it is known valid (one of the outbox extensions).
-    Extension(&'a str, bool),
 }
 
 /// Where a core attribute's header value goes.
