@@ -219,12 +219,14 @@ pub(crate) fn check_extension_name(name: &str) -> Result<()> {
 /// than eight bytes.
 fn may_hold_control(bytes: &[u8]) -> bool {
     /// One block, without early exit, so that it compiles to vector compares.
+    #[inline(always)]
     fn block(chunk: &[u8; 16]) -> bool {
         chunk.iter().fold(false, |found, &b| {
             found | (b < 0x20) | (b == 0x7f) | (b == 0xc2)
         })
     }
     /// One word: each test finds a zero byte in a word, never missing one.
+    #[inline(always)]
     fn word(chunk: &[u8; 8]) -> bool {
         const ONES: u64 = u64::MAX / 255;
         const HIGH: u64 = ONES << 7;
