@@ -13,7 +13,7 @@ use crate::mapping::Profile;
 use crate::names::{check_extension_name, check_string};
 use crate::payload::FromData;
 use crate::time;
-use crate::wire::{Data, ExtensionValue, TimeStyle, WireEvent, is_json_content_type};
+use crate::wire::{Data, ExtensionValue, TimeStyle, WireEvent, is_json_content_type, push};
 
 /// Something real producers send that the binding does not allow, and that a [`Decoder`]
 /// reads the way the producer meant it unless told to be strict. All are on by default.
@@ -330,7 +330,13 @@ impl Decoder {
                 extensions.reserve_exact(message.headers.len().saturating_sub(Core::REQUIRED));
             }
             check_string(value).map_err(|e| e.header(header.name))?;
-            push_string(&mut extensions, name, value);
+            push(
+                &mut extensions,
+                (
+                    Cow::Borrowed(name),
+                    ExtensionValue::String(Cow::Borrowed(value)),
+                ),
+            );
         }
         let missing = |name: &'static str| {
             move || {
@@ -492,27 +498,6 @@ impl<'a> Core<'a> {
             _ => return None,
         };
         Some(Slot { required, value })
-    }
-}
-
-/// Pushes a String extension. With room known to be left, the element is written straight
-/// into the list; a plain `push` built it on the stack first, and reading it back stalled on
-/// the stores just made (about 3% of a binary decode).
-// The two branches are the same code on purpose: in the first the compiler knows the room.
-#[allow(clippy::if_same_then_else)]
-fn push_string<'a>(
-    extensions: &mut Vec<(Cow<'a, str>, ExtensionValue<'a>)>,
-    name: &'a str,
-    value: &'a str,
-) {
-    let element = (
-        Cow::Borrowed(name),
-        ExtensionValue::String(Cow::Borrowed(value)),
-    );
-    if extensions.len() < extensions.capacity() {
-        extensions.push(element);
-    } else {
-        extensions.push(element);
     }
 }
 
