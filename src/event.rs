@@ -1,5 +1,6 @@
 //! [`OutboxEvent`]: python-outbox-core's `IOutboxEvent`, in Rust.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -27,6 +28,30 @@ pub(crate) const OUTBOX_EXTENSIONS: [&str; 5] = [
     "dataversion",
     "partitionkey",
 ];
+
+/// An owned content type; `application/json` as the constant, without an allocation.
+pub(crate) fn content_type_of(content_type: Cow<'_, str>) -> Cow<'static, str> {
+    if content_type == JSON {
+        Cow::Borrowed(JSON)
+    } else {
+        Cow::Owned(content_type.into_owned())
+    }
+}
+
+/// The place in [`OUTBOX_EXTENSIONS`] of the extension named `name` (given as bytes, so a
+/// header name needs no UTF-8 check first); `None` for any other name. A `match`, which
+/// compiles to a length switch, not five comparisons.
+pub(crate) fn outbox_extension(name: &[u8]) -> Option<&'static str> {
+    let index = match name {
+        b"aggregateid" => 0,
+        b"causationid" => 1,
+        b"correlationid" => 2,
+        b"dataversion" => 3,
+        b"partitionkey" => 4,
+        _ => return None,
+    };
+    OUTBOX_EXTENSIONS.get(index).copied()
+}
 
 /// A transactional-outbox event: python-outbox-core's `IOutboxEvent` with a payload of type
 /// `P`.
@@ -76,7 +101,8 @@ pub struct OutboxEvent<P = Payload> {
     pub(crate) causation_id: Option<Uuid>,
     pub(crate) partition_key: Option<String>,
     pub(crate) payload: P,
-    pub(crate) content_type: Option<String>,
+    /// `application/json`, by far the most common, is not allocated: see [`content_type_of`].
+    pub(crate) content_type: Option<Cow<'static, str>>,
     pub(crate) subject: Option<String>,
     pub(crate) dataschema: Option<String>,
     pub(crate) extensions: BTreeMap<ExtensionName, ExtensionValue<'static>>,
@@ -114,7 +140,7 @@ impl<P> OutboxEvent<P> {
             causation_id: None,
             partition_key: None,
             payload,
-            content_type: Some(JSON.to_owned()),
+            content_type: Some(Cow::Borrowed(JSON)),
             subject: None,
             dataschema: None,
             extensions: BTreeMap::new(),
@@ -168,7 +194,7 @@ impl<P> OutboxEvent<P> {
         if let Some(ct) = &content_type {
             check_non_empty(ct).map_err(|e| e.attribute("datacontenttype"))?;
         }
-        self.content_type = content_type;
+        self.content_type = content_type.map(Cow::Owned);
         Ok(self)
     }
 

@@ -5,9 +5,10 @@ use std::borrow::Cow;
 use uuid::Uuid;
 
 use crate::error::{Error, ErrorKind, Result, quote};
-use crate::event::{DEFAULT_DATA_VERSION, JSON, OUTBOX_EXTENSIONS, OutboxEvent};
+use crate::event::{DEFAULT_DATA_VERSION, JSON, OutboxEvent, content_type_of, outbox_extension};
 use crate::names::{
-    EventType, ExtensionName, check_non_empty, check_uri_reference, hyphenated, parse_uuid,
+    EventType, ExtensionName, check_filled, check_non_empty, check_uri_reference, hyphenated,
+    parse_uuid,
 };
 use crate::payload::{FromData, ToData};
 use crate::wire::{Data, ExtensionValue, TimeStyle, WireEvent};
@@ -179,8 +180,8 @@ impl<P: FromData> OutboxEvent<P> {
         let mut partition_key = None;
         let mut extensions = std::collections::BTreeMap::new();
         for (name, value) in event.extensions {
-            match OUTBOX_EXTENSIONS.iter().find(|n| **n == name) {
-                Some(&known) => {
+            match outbox_extension(name.as_bytes()) {
+                Some(known) => {
                     let text = string_extension(known, value)?;
                     match known {
                         "aggregateid" => aggregate_id = Some(text),
@@ -206,10 +207,12 @@ impl<P: FromData> OutboxEvent<P> {
                     .attribute("aggregateid")
             })?
             .into_owned();
-        check_non_empty(&aggregate_id).map_err(|e| e.attribute("aggregateid"))?;
+        // A `WireEvent`'s String extensions hold no control character (its invariant), so
+        // only emptiness is left to check.
+        check_filled(&aggregate_id).map_err(|e| e.attribute("aggregateid"))?;
         let data_version =
             data_version.map_or_else(|| DEFAULT_DATA_VERSION.to_owned(), Cow::into_owned);
-        check_non_empty(&data_version).map_err(|e| e.attribute("dataversion"))?;
+        check_filled(&data_version).map_err(|e| e.attribute("dataversion"))?;
         let partition_key = partition_key
             .filter(|key| *key != aggregate_id)
             .map(Cow::into_owned);
@@ -224,7 +227,7 @@ impl<P: FromData> OutboxEvent<P> {
             causation_id,
             partition_key,
             payload: P::from_data(event.data)?,
-            content_type: event.datacontenttype.map(Cow::into_owned),
+            content_type: event.datacontenttype.map(content_type_of),
             subject: event.subject.map(Cow::into_owned),
             dataschema: event.dataschema.map(Cow::into_owned),
             extensions,

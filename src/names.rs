@@ -78,6 +78,7 @@ fn check_event_type(value: &str) -> Result<(), &'static str> {
 /// Byte classes for the fast paths, one bit each.
 const EXTENSION_BYTE: u8 = 1;
 const LABEL_BYTE: u8 = 2;
+const LABEL_OR_DOT_BYTE: u8 = 4;
 // `i` runs below 256, the table's length.
 #[allow(clippy::indexing_slicing)]
 const CLASSES: [u8; 256] = {
@@ -89,7 +90,10 @@ const CLASSES: [u8; 256] = {
             table[i] |= EXTENSION_BYTE;
         }
         if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-            table[i] |= LABEL_BYTE;
+            table[i] |= LABEL_BYTE | LABEL_OR_DOT_BYTE;
+        }
+        if b == b'.' {
+            table[i] |= LABEL_OR_DOT_BYTE;
         }
         i += 1;
     }
@@ -109,17 +113,29 @@ fn all_in(bytes: &[u8], class: u8) -> bool {
 /// Accepts only what [`check_event_type`] accepts, faster; anything else takes the
 /// rule-by-rule path that names the broken rule.
 fn is_plain_event_type(bytes: &[u8]) -> bool {
-    if bytes.len() > 255 || !bytes.first().is_some_and(u8::is_ascii_alphabetic) {
+    if !bytes.first().is_some_and(u8::is_ascii_alphabetic) || bytes.last() == Some(&b'.') {
         return false;
     }
-    let mut labels = 0;
-    for label in bytes.split(|&b| b == b'.') {
-        labels += 1;
-        if label.is_empty() || label.len() > 63 || !all_in(label, LABEL_BYTE) {
-            return false;
+    if bytes.len() > 63 {
+        // Labels may be too long: label by label.
+        let mut labels = 0;
+        for label in bytes.split(|&b| b == b'.') {
+            labels += 1;
+            if label.is_empty() || label.len() > 63 || !all_in(label, LABEL_BYTE) {
+                return false;
+            }
         }
+        return bytes.len() <= 255 && labels >= 2;
     }
-    labels >= 2
+    // No label can be longer than 63 bytes; each test runs over the whole without early
+    // exit, so that it runs on whole vectors. The first byte is a letter and the last not a
+    // `.`, so with a `.` and no `..` there are two labels or more, none empty.
+    let dots = bytes.iter().fold(0u8, |n, &b| n + u8::from(b == b'.'));
+    let doubled = bytes
+        .iter()
+        .zip(bytes.iter().skip(1))
+        .fold(false, |found, (&a, &b)| found | ((a == b'.') & (b == b'.')));
+    all_in(bytes, LABEL_OR_DOT_BYTE) && dots > 0 && !doubled
 }
 
 /// The name of a CloudEvents extension attribute: `a-z` and `0-9` only, not `data`, and not
@@ -162,12 +178,30 @@ impl ExtensionName {
     }
 }
 
+/// Whether `name` is one of [`RESERVED`]: a `match`, which compiles to a length switch, not
+/// ten comparisons.
+fn is_reserved(name: &str) -> bool {
+    matches!(
+        name,
+        "specversion"
+            | "id"
+            | "source"
+            | "type"
+            | "datacontenttype"
+            | "dataschema"
+            | "subject"
+            | "time"
+            | "data"
+            | "data_base64"
+    )
+}
+
 pub(crate) fn check_extension_name(name: &str) -> Result<()> {
     let why = if name.is_empty() {
         "is empty"
     } else if !all_in(name.as_bytes(), EXTENSION_BYTE) {
         "may hold only `a-z` and `0-9`"
-    } else if RESERVED.contains(&name) {
+    } else if is_reserved(name) {
         "is a core attribute, not an extension"
     } else {
         return Ok(());
@@ -180,26 +214,42 @@ pub(crate) fn check_extension_name(name: &str) -> Result<()> {
 }
 
 /// Whether `bytes` hold a byte below 0x20, 0x7F, or 0xC2 (which starts U+0080–U+009F in
-/// UTF-8): without one, a string has no control character. Eight bytes at a time, each test
-/// finding a zero byte in a word (never missing one).
+/// UTF-8): without one, a string has no control character. Sixteen bytes at a time, the last
+/// block overlapping the one before, so no byte is tested alone unless the string is shorter
+/// than eight bytes.
 fn may_hold_control(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::MAX / 255;
-    const HIGH: u64 = ONES << 7;
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x;
-    let mut chunks = bytes.chunks_exact(8);
-    let mut found = 0;
-    for chunk in &mut chunks {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        let below_space = x.wrapping_sub(ONES * 0x20) & !x;
-        found |= (below_space | zero_byte(x ^ (ONES * 0x7f)) | zero_byte(x ^ (ONES * 0xc2))) & HIGH;
+    /// One block, without early exit, so that it compiles to vector compares.
+    #[inline(always)]
+    fn block(chunk: &[u8; 16]) -> bool {
+        chunk.iter().fold(false, |found, &b| {
+            found | (b < 0x20) | (b == 0x7f) | (b == 0xc2)
+        })
     }
-    found != 0
-        || chunks
-            .remainder()
-            .iter()
-            .any(|&b| b < 0x20 || b == 0x7f || b == 0xc2)
+    /// One word: each test finds a zero byte in a word, never missing one.
+    #[inline(always)]
+    fn word(chunk: &[u8; 8]) -> bool {
+        const ONES: u64 = u64::MAX / 255;
+        const HIGH: u64 = ONES << 7;
+        let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x;
+        let x = u64::from_le_bytes(*chunk);
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x;
+        (below_space | zero_byte(x ^ (ONES * 0x7f)) | zero_byte(x ^ (ONES * 0xc2))) & HIGH != 0
+    }
+    if let Some(last) = bytes.last_chunk::<16>() {
+        let mut chunks = bytes.chunks_exact(16);
+        let mut found = false;
+        for chunk in &mut chunks {
+            found |= <&[u8; 16]>::try_from(chunk).is_ok_and(block);
+        }
+        if !chunks.remainder().is_empty() {
+            found |= block(last);
+        }
+        return found;
+    }
+    if let (Some(first), Some(last)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+        return word(first) | word(last);
+    }
+    bytes.iter().any(|&b| b < 0x20 || b == 0x7f || b == 0xc2)
 }
 
 /// Checks a CloudEvents String: no control characters U+0000–U+001F and U+007F–U+009F
@@ -223,10 +273,16 @@ pub(crate) fn check_string(value: &str) -> Result<()> {
 
 /// Checks a non-empty CloudEvents String.
 pub(crate) fn check_non_empty(value: &str) -> Result<()> {
+    check_filled(value)?;
+    check_string(value)
+}
+
+/// Checks that a string known to be a CloudEvents String is not empty.
+pub(crate) fn check_filled(value: &str) -> Result<()> {
     if value.is_empty() {
         return Err(Error::new(ErrorKind::Invalid, "must not be empty"));
     }
-    check_string(value)
+    Ok(())
 }
 
 /// Checks a URI-reference (RFC 3986 section 4.1): non-empty, only the characters RFC 3986
@@ -355,14 +411,54 @@ pub(crate) fn hyphenated(id: Uuid) -> String {
 /// Parses a UUID in its hyphenated form (either case), the form python-outbox-core and this
 /// crate write.
 pub(crate) fn parse_uuid(text: &str) -> Result<Uuid> {
-    let hyphenated = text.len() == 36;
-    match Uuid::try_parse(text) {
-        Ok(id) if hyphenated => Ok(id),
-        _ => Err(Error::new(
+    parse_hyphenated(text.as_bytes()).ok_or_else(|| {
+        Error::new(
             ErrorKind::Invalid,
             format!("{} is not a hyphenated UUID", quote(text)),
-        )),
+        )
+    })
+}
+
+/// The value of each hex digit (either case); 0x10 for any other byte.
+// `i` runs below 256, the table's length.
+#[allow(clippy::indexing_slicing)]
+const HEX: [u8; 256] = {
+    let mut table = [0x10; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => 0x10,
+        };
+        i += 1;
     }
+    table
+};
+
+/// `8-4-4-4-12` hex digits, as `Uuid::try_parse` reads a 36-byte text, without its
+/// dispatch on the length and form: every pair of digits is read before one test of them all.
+// The places in `AT` (plus one) lie below 36, the text's length; a `u8` is below 256, the
+// length of `HEX`; `i` runs below 16, the length of `AT` and `out`.
+#[allow(clippy::indexing_slicing)]
+fn parse_hyphenated(text: &[u8]) -> Option<Uuid> {
+    /// Where each byte's two digits start.
+    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+    let text: &[u8; 36] = text.try_into().ok()?;
+    if text[8] != b'-' || text[13] != b'-' || text[18] != b'-' || text[23] != b'-' {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut bad = 0;
+    for i in 0..16 {
+        let high = HEX[usize::from(text[AT[i]])];
+        let low = HEX[usize::from(text[AT[i] + 1])];
+        bad |= high | low;
+        out[i] = (high << 4) | low;
+    }
+    (bad & 0x10 == 0).then(|| Uuid::from_bytes(out))
 }
 
 #[cfg(test)]
@@ -393,6 +489,119 @@ mod tests {
             let err = EventType::new(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Invalid, "{bad}");
             assert_eq!(err.name(), Some("event_type"));
+        }
+    }
+
+    /// The fast paths accept exactly what the rules accept, at every length around the
+    /// block sizes.
+    #[test]
+    fn fast_paths_agree_with_the_rules() {
+        for len in 0..80 {
+            for at in 0..len {
+                for bad in [0x00u8, 0x1f, 0x7f, 0xc2] {
+                    let mut bytes = vec![b'a'; len];
+                    if let Some(b) = bytes.get_mut(at) {
+                        *b = bad;
+                    }
+                    assert!(may_hold_control(&bytes), "{len} {at} {bad:#x}");
+                }
+            }
+            assert!(!may_hold_control(&vec![b'~'; len]), "{len}");
+            assert!(!may_hold_control(&vec![0x20; len]), "{len}");
+        }
+        let slow = |s: &str| {
+            // The rules alone, as when no fast path takes the value.
+            if s.len() > 255 || !s.as_bytes().first().is_some_and(u8::is_ascii_alphabetic) {
+                return false;
+            }
+            let labels: Vec<&str> = s.split('.').collect();
+            labels.len() >= 2
+                && labels.iter().all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                })
+        };
+        let long = "x".repeat(63);
+        let longer = "x".repeat(64);
+        for value in [
+            "a.b".to_owned(),
+            "a..b".to_owned(),
+            "a.b.".to_owned(),
+            "a".to_owned(),
+            "a.b-c_d.E9".to_owned(),
+            "a.b c".to_owned(),
+            format!("a.{long}"),
+            format!("a.{longer}"),
+            format!("a.{long}.{long}.{long}"),
+            format!("a.{long}..{long}"),
+            format!("a.{long}.{long}.{long}.{long}"),
+            format!("{long}.b"),
+            format!("a{long}.b"),
+        ] {
+            assert_eq!(
+                is_plain_event_type(value.as_bytes()),
+                slow(&value),
+                "{value}"
+            );
+            assert_eq!(check_event_type(&value).is_ok(), slow(&value), "{value}");
+        }
+        for name in RESERVED {
+            assert!(is_reserved(name), "{name}");
+        }
+        for name in ["", "dat", "ids", "datas", "aggregateid"] {
+            assert!(!is_reserved(name), "{name}");
+        }
+    }
+
+    /// The hyphenated-UUID reader accepts what `Uuid::try_parse` accepts at 36 bytes, and
+    /// reads the same value.
+    #[test]
+    fn uuids_read_as_the_uuid_crate_reads_them() {
+        let good = "0d6f8a52-5a1f-4bb3-9d0e-3c8f6f5f2a11";
+        let mut cases = vec![
+            good.to_owned(),
+            good.to_uppercase(),
+            "0D6f8A52-5a1F-4bB3-9d0E-3c8f6F5f2a11".to_owned(),
+            "00000000-0000-0000-0000-000000000000".to_owned(),
+            "ffffffff-ffff-ffff-ffff-ffffffffffff".to_owned(),
+            good.replace('-', ""),
+            format!("{{{good}}}"),
+            format!("urn:uuid:{good}"),
+            good[..35].to_owned(),
+            format!("{good}0"),
+            "0d6f8a525-a1f-4bb3-9d0e-3c8f6f5f2a11".to_owned(),
+            "0d6f8a52-5a1f-4bb3-9d0e+3c8f6f5f2a11".to_owned(),
+            "0d6f8a52-5a1f-4bb3-9d0e-3c8f6f5f2a1g".to_owned(),
+            "g0d6f8a5-5a1f-4bb3-9d0e-3c8f6f5f2a11".to_owned(),
+            "0d6f8a52-5a1f-4bb3-9d0e-3c8f6f5f2a1é".to_owned(),
+            String::new(),
+        ];
+        // Every position replaced by each kind of byte.
+        for at in 0..36 {
+            for b in ['-', 'a', 'F', '9', 'g', ' ', '/', ':', '@', '`', 'G'] {
+                let mut text: Vec<char> = good.chars().collect();
+                text[at] = b;
+                cases.push(text.into_iter().collect());
+            }
+        }
+        for text in cases {
+            let expected = Uuid::try_parse(&text).ok().filter(|_| text.len() == 36);
+            assert_eq!(parse_uuid(&text).ok(), expected, "{text}");
+        }
+    }
+
+    /// The outbox extensions matched as bytes are exactly the list, and valid names, so the
+    /// decoders may skip the name check for them.
+    #[test]
+    fn outbox_extensions_match_as_bytes() {
+        for name in crate::event::OUTBOX_EXTENSIONS {
+            assert_eq!(crate::event::outbox_extension(name.as_bytes()), Some(name));
+            assert!(check_extension_name(name).is_ok(), "{name}");
+        }
+        for name in ["", "aggregate", "aggregateid2", "Aggregateid", "time"] {
+            assert_eq!(crate::event::outbox_extension(name.as_bytes()), None);
         }
     }
 

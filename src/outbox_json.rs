@@ -22,7 +22,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorKind, Result, quote};
-use crate::event::{DEFAULT_DATA_VERSION, JSON, OUTBOX_EXTENSIONS, OutboxEvent};
+use crate::event::{DEFAULT_DATA_VERSION, JSON, OUTBOX_EXTENSIONS, OutboxEvent, content_type_of};
 use crate::format::{Scalar, Str, scalar_str, write_str};
 use crate::names::{
     EventType, ExtensionName, check_absolute_uri, check_extension_name, check_non_empty,
@@ -237,7 +237,7 @@ impl<P: FromData> OutboxEvent<P> {
             causation_id,
             partition_key: None,
             payload: P::from_data(Some(Data::Json(Cow::Owned(payload))))?,
-            content_type: Some(JSON.to_owned()),
+            content_type: Some(Cow::Borrowed(JSON)),
             subject: None,
             dataschema: None,
             extensions: BTreeMap::new(),
@@ -266,7 +266,7 @@ impl<P: FromData> OutboxEvent<P> {
             })?;
             match name.as_ref() {
                 "datacontenttype" => {
-                    self.content_type = scalar_str(scalar).map_err(at)?.map(Cow::into_owned);
+                    self.content_type = scalar_str(scalar).map_err(at)?.map(content_type_of);
                 }
                 "subject" => {
                     if let Some(s) = scalar_str(scalar).map_err(at)? {

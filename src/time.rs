@@ -35,7 +35,8 @@ pub(crate) fn parse(text: &str, without_offset: bool) -> Result<DateTime<Utc>> {
             ));
         }
     };
-    if !(0..=9999).contains(&chrono::Datelike::year(&utc)) {
+    // Four digits make a year within the range; only an offset can move it out.
+    if !(0..=9999).contains(&chrono::Datelike::year(&utc.naive_utc())) {
         return Err(Error::new(
             ErrorKind::Invalid,
             format!(
@@ -81,8 +82,20 @@ fn parse_parts(b: &[u8]) -> Option<(DateTime<Utc>, bool)> {
         if count == 0 {
             return None;
         }
-        if count < 9 {
-            nanos *= 10u32.pow((9 - count) as u32);
+        // The scale of the digits read: 10^(9 - count) for fewer than nine.
+        const SCALE: [u32; 9] = [
+            1_000_000_000,
+            100_000_000,
+            10_000_000,
+            1_000_000,
+            100_000,
+            10_000,
+            1_000,
+            100,
+            10,
+        ];
+        if let Some(scale) = SCALE.get(count) {
+            nanos *= scale;
         }
     }
     let (offset_seconds, has_offset): (i64, bool) = match b.get(at..)? {
@@ -107,7 +120,11 @@ fn parse_parts(b: &[u8]) -> Option<(DateTime<Utc>, bool)> {
         NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?
     };
     let local = NaiveDateTime::new(date, time);
-    let utc = local.checked_sub_signed(TimeDelta::seconds(offset_seconds))?;
+    let utc = if offset_seconds == 0 {
+        local
+    } else {
+        local.checked_sub_signed(TimeDelta::seconds(offset_seconds))?
+    };
     Some((utc.and_utc(), has_offset))
 }
 

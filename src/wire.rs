@@ -16,7 +16,8 @@ use crate::names::{check_absolute_uri, check_extension_name, check_non_empty, ch
 ///
 /// Invariants, held by every constructor: `id`, `source`, `type` and `subject` are non-empty
 /// strings without control characters; `dataschema` is an absolute URI; extension names are
-/// valid and sorted, each once.
+/// valid and sorted, each once; String extension values hold no control characters (the
+/// mapping relies on it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WireEvent<'a> {
     pub(crate) id: Cow<'a, str>,
@@ -287,6 +288,20 @@ impl<'a> WireEvent<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// `list.push(element)`, written so that the element goes straight into the list when there is
+/// room. A plain `push` of an extension built the element on the stack and copied it in, and
+/// the copy stalled on the stores just made: about 3% of the time of a binary decode.
+// The two branches are the same code on purpose: in the first the compiler knows the room.
+#[allow(clippy::if_same_then_else)]
+#[inline(always)]
+pub(crate) fn push<T>(list: &mut Vec<T>, element: T) {
+    if list.len() < list.capacity() {
+        list.push(element);
+    } else {
+        list.push(element);
     }
 }
 

@@ -7,13 +7,13 @@ use serde_json::value::RawValue;
 use super::Mode;
 use super::message::MessageRef;
 use crate::error::{Error, ErrorKind, Location, Result, quote};
-use crate::event::{JSON, OutboxEvent};
+use crate::event::{JSON, OutboxEvent, outbox_extension};
 use crate::format::check_specversion;
 use crate::mapping::Profile;
 use crate::names::{check_extension_name, check_string};
 use crate::payload::FromData;
 use crate::time;
-use crate::wire::{Data, ExtensionValue, TimeStyle, WireEvent, is_json_content_type};
+use crate::wire::{Data, ExtensionValue, TimeStyle, WireEvent, is_json_content_type, push};
 
 /// Something real producers send that the binding does not allow, and that a [`Decoder`]
 /// reads the way the producer meant it unless told to be strict. All are on by default.
@@ -225,7 +225,10 @@ impl Decoder {
     fn content_type<'a>(&self, message: &MessageRef<'a>) -> Result<Option<&'a str>> {
         let mut found = None;
         let mut seen = false;
-        for header in message.headers.iter().filter(|h| is_content_type(h.name)) {
+        for header in message.headers.iter() {
+            if !is_content_type(header.name) {
+                continue;
+            }
             if std::mem::replace(&mut seen, true) {
                 return Err(
                     Error::new(ErrorKind::Duplicate, "header given twice").header(header.name)
@@ -283,44 +286,57 @@ impl Decoder {
             let Some(attribute) = header.name.strip_prefix(b"ce_") else {
                 continue;
             };
-            // Core names are matched as bytes; only other names need the UTF-8 check.
-            let target = match core.slot(attribute) {
-                Some(slot) => Target::Core(slot),
-                None => Target::Extension(std::str::from_utf8(attribute).map_err(|e| {
-                    Error::new(ErrorKind::NotUtf8, "header name is not UTF-8")
-                        .header(header.name)
-                        .caused_by(e)
-                })?),
-            };
-            let Some(value) = header.value else {
-                self.null_header(
-                    header.name,
-                    matches!(&target, Target::Core(s) if s.required),
-                )?;
-                continue;
-            };
-            let value = utf8(header.name, value)?;
-            match target {
-                Target::Core(Slot { value: slot, .. }) if slot.is_some() => {
+            // Core names and the outbox extensions are matched as bytes; only other names
+            // need the UTF-8 and name checks.
+            if let Some(Slot {
+                required,
+                value: slot,
+            }) = core.slot(attribute)
+            {
+                let Some(value) = header.value else {
+                    self.null_header(header.name, required)?;
+                    continue;
+                };
+                let value = utf8(header.name, value)?;
+                if slot.is_some() {
                     return Err(
                         Error::new(ErrorKind::Duplicate, "header given twice").header(header.name)
                     );
                 }
-                Target::Core(Slot { value: slot, .. }) => *slot = Some(value),
-                Target::Extension(attribute) => {
-                    check_extension_name(attribute).map_err(|e| e.header(header.name))?;
-                    check_string(value).map_err(|e| e.header(header.name))?;
-                    if extensions.capacity() == 0 {
-                        // Room for every header but the required ones: one allocation.
-                        extensions
-                            .reserve_exact(message.headers.len().saturating_sub(Core::REQUIRED));
-                    }
-                    extensions.push((
-                        Cow::Borrowed(attribute),
-                        ExtensionValue::String(Cow::Borrowed(value)),
-                    ));
-                }
+                *slot = Some(value);
+                continue;
             }
+            let (name, known) = match outbox_extension(attribute) {
+                Some(name) => (name, true),
+                None => (
+                    std::str::from_utf8(attribute).map_err(|e| {
+                        Error::new(ErrorKind::NotUtf8, "header name is not UTF-8")
+                            .header(header.name)
+                            .caused_by(e)
+                    })?,
+                    false,
+                ),
+            };
+            let Some(value) = header.value else {
+                self.null_header(header.name, false)?;
+                continue;
+            };
+            let value = utf8(header.name, value)?;
+            if !known {
+                check_extension_name(name).map_err(|e| e.header(header.name))?;
+            }
+            if extensions.capacity() == 0 {
+                // Room for every header but the required ones: one allocation.
+                extensions.reserve_exact(message.headers.len().saturating_sub(Core::REQUIRED));
+            }
+            check_string(value).map_err(|e| e.header(header.name))?;
+            push(
+                &mut extensions,
+                (
+                    Cow::Borrowed(name),
+                    ExtensionValue::String(Cow::Borrowed(value)),
+                ),
+            );
         }
         let missing = |name: &'static str| {
             move || {
@@ -454,12 +470,6 @@ struct Core<'a> {
     dataschema: Option<&'a str>,
     subject: Option<&'a str>,
     time: Option<&'a str>,
-}
-
-/// What a `ce_` header carries.
-enum Target<'s, 'a> {
-    Core(Slot<'s, 'a>),
-    Extension(&'a str),
 }
 
 /// Where a core attribute's header value goes.
