@@ -243,17 +243,21 @@ impl Stream {
     pub fn take_many(&mut self, lines: u64) {
         let before = self.taken / PROGRESS_EVERY;
         self.taken += lines;
-        if self.terminal && self.taken / PROGRESS_EVERY > before {
-            let line = format!("\r{}", self.count());
-            let _ = io::stderr().lock().write_all(line.as_bytes());
-            self.progress_shown = true;
+        if self.taken / PROGRESS_EVERY > before {
+            self.show_progress();
         }
     }
 
     /// Shows the counts so far, in place, every so many lines when standard error is a
     /// terminal; call it once a line is done.
     pub fn progress(&mut self) {
-        if self.terminal && self.taken.is_multiple_of(PROGRESS_EVERY) {
+        if self.taken.is_multiple_of(PROGRESS_EVERY) {
+            self.show_progress();
+        }
+    }
+
+    fn show_progress(&mut self) {
+        if self.terminal {
             let line = format!("\r{}", self.count());
             let _ = io::stderr().lock().write_all(line.as_bytes());
             self.progress_shown = true;
