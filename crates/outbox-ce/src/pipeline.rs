@@ -24,8 +24,10 @@ use crate::lines::{self, Line, Stream};
 const READ: usize = 64 * 1024;
 /// Each worker's stack: as large as the main thread's usual one, for deeply nested payloads.
 const STACK: usize = 8 << 20;
-/// Spare buffers kept for reuse; more are freed.
+/// Spare buffers kept for reuse; more are freed, and so is one that grew past
+/// [`SPARE_BYTES`] (it held a long line).
 const SPARE: usize = 32;
+const SPARE_BYTES: usize = 8 * READ;
 
 /// One line's conversion: its output (one JSON text) or its error.
 pub type Convert = dyn Fn(&[u8]) -> outbox_cloudevents::Result<Vec<u8>> + Send + Sync;
@@ -72,7 +74,7 @@ impl Pool {
     fn put(&self, mut buffer: Vec<u8>) {
         buffer.clear();
         let mut spare = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if spare.len() < SPARE {
+        if spare.len() < SPARE && buffer.capacity() <= SPARE_BYTES {
             spare.push(buffer);
         }
     }
