@@ -1,5 +1,6 @@
-//! The line loop every subcommand shares: input, output, per-line errors, progress and the
-//! count at the end.
+//! What every subcommand shares: input, output, per-line errors, progress and the count at
+//! the end, and the line loop of `produce` (`encode`, `decode` and `convert` cut their input
+//! into batches instead: `crate::pipeline`).
 //!
 //! Memory stays flat: one line buffer, reused, never longer than the line-size limit (a
 //! longer line is skipped as it streams by); output goes through a fixed-size buffer that
