@@ -26,8 +26,8 @@ const READ: usize = 64 * 1024;
 const STACK: usize = 8 << 20;
 /// Spare buffers kept for reuse; more are freed, and so is one that grew past
 /// [`SPARE_BYTES`] (it held a long line).
-const SPARE: usize = 32;
-const SPARE_BYTES: usize = 8 * READ;
+const SPARE: usize = 16;
+const SPARE_BYTES: usize = 4 * READ;
 
 /// One line's conversion: its output (one JSON text) or its error.
 pub type Convert = dyn Fn(&[u8]) -> outbox_cloudevents::Result<Vec<u8>> + Send + Sync;
@@ -44,6 +44,7 @@ enum Piece {
 /// Whole lines of the input, in order.
 #[derive(Debug)]
 struct Batch {
+    /// The lines' bytes, and after them whatever the buffer held before (never read).
     data: Vec<u8>,
     pieces: Vec<Piece>,
 }
@@ -61,18 +62,24 @@ struct Done {
     reports: Vec<String>,
 }
 
-/// Buffers handed back by the writer, so that a long run allocates no new ones.
+/// Buffers handed back by the writer, so that a long run allocates no new ones: the input's
+/// (kept as they are, so that a read into them needs no zeroing first) and the output's.
+#[derive(Default)]
+struct Pools {
+    input: Pool,
+    output: Pool,
+}
+
 #[derive(Default)]
 struct Pool(Mutex<Vec<Vec<u8>>>);
 
 impl Pool {
     fn get(&self) -> Vec<u8> {
         let spare = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        spare.unwrap_or_else(|| Vec::with_capacity(2 * READ))
+        spare.unwrap_or_default()
     }
 
-    fn put(&self, mut buffer: Vec<u8>) {
-        buffer.clear();
+    fn put(&self, buffer: Vec<u8>) {
         let mut spare = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if spare.len() < SPARE && buffer.capacity() <= SPARE_BYTES {
             spare.push(buffer);
@@ -86,24 +93,27 @@ struct Batches<R> {
     max_line_bytes: usize,
     /// The number of the last line begun.
     number: u64,
-    /// The start of a line whose end has not been read yet (nothing when `skipping`).
+    /// `buffer[..filled]` is the start of a line whose end has not been read yet (nothing
+    /// when `skipping`); the rest is room for the next read.
     buffer: Vec<u8>,
+    filled: usize,
     /// The line being read is longer than the limit: its bytes are dropped as they come.
     skipping: bool,
     ended: bool,
-    pool: Arc<Pool>,
+    pools: Arc<Pools>,
 }
 
 impl<R: Read> Batches<R> {
-    fn new(input: R, max_line_bytes: usize, pool: Arc<Pool>) -> Self {
+    fn new(input: R, max_line_bytes: usize, pools: Arc<Pools>) -> Self {
         Batches {
             input,
             max_line_bytes,
             number: 0,
-            buffer: pool.get(),
+            buffer: pools.input.get(),
+            filled: 0,
             skipping: false,
             ended: false,
-            pool,
+            pools,
         }
     }
 
@@ -115,25 +125,26 @@ impl<R: Read> Batches<R> {
             if self.ended {
                 return Ok(None);
             }
-            let old = self.buffer.len();
-            self.buffer.resize(old + READ, 0);
+            let old = self.filled;
+            if self.buffer.len() < old + READ {
+                self.buffer.resize(old + READ, 0);
+            }
             let read = loop {
                 match self
                     .input
-                    .read(self.buffer.get_mut(old..).unwrap_or_default())
+                    .read(self.buffer.get_mut(old..old + READ).unwrap_or_default())
                 {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    read => break read,
+                    read => break read?,
                 }
             };
-            let read = read.inspect_err(|_| self.buffer.truncate(old))?;
-            self.buffer.truncate(old + read);
+            self.filled = old + read;
             if read == 0 {
                 self.ended = true;
                 // The last line, without a line terminator.
-                if self.skipping || !self.buffer.is_empty() {
+                if self.skipping || self.filled > 0 {
                     let skipped = std::mem::take(&mut self.skipping);
-                    let text = 0..self.buffer.len();
+                    let text = 0..self.filled;
                     let max = self.max_line_bytes;
                     pieces.push(piece(&self.buffer, text, &mut self.number, skipped, max));
                 }
@@ -145,7 +156,8 @@ impl<R: Read> Batches<R> {
             // The buffer holds one unfinished line (or none), then what was just read.
             let mut start = 0;
             let max = self.max_line_bytes;
-            for at in memchr::memchr_iter(b'\n', self.buffer.get(old..).unwrap_or_default()) {
+            let new = self.buffer.get(old..self.filled).unwrap_or_default();
+            for at in memchr::memchr_iter(b'\n', new) {
                 let end = old + at;
                 let skipped = std::mem::take(&mut self.skipping);
                 pieces.push(piece(
@@ -157,16 +169,22 @@ impl<R: Read> Batches<R> {
                 ));
                 start = end + 1;
             }
-            let unfinished = self.buffer.len() - start;
+            let unfinished = self.filled - start;
             if self.skipping || unfinished > self.max_line_bytes.saturating_add(1) {
                 // More than the limit, and a `\r` before the `\n` still to come.
                 self.skipping = true;
-                self.buffer.truncate(start);
+                self.filled = start;
             }
             if !pieces.is_empty() {
-                let mut next = self.pool.get();
-                next.extend_from_slice(self.buffer.get(start..).unwrap_or_default());
-                self.buffer.truncate(start);
+                let mut next = self.pools.input.get();
+                let unfinished = self.buffer.get(start..self.filled).unwrap_or_default();
+                if next.len() < unfinished.len() + READ {
+                    next.resize(unfinished.len() + READ, 0);
+                }
+                if let Some(to) = next.get_mut(..unfinished.len()) {
+                    to.copy_from_slice(unfinished);
+                }
+                self.filled = unfinished.len();
                 let data = std::mem::replace(&mut self.buffer, next);
                 return Ok(Some(Batch { data, pieces }));
             }
@@ -196,7 +214,8 @@ fn piece(buffer: &[u8], text: Range<usize>, number: &mut u64, skipped: bool, max
 }
 
 /// Converts every line of a batch.
-fn convert(batch: Batch, convert: &Convert, max_line_bytes: usize, out: Vec<u8>) -> Done {
+fn convert(batch: Batch, convert: &Convert, max_line_bytes: usize, mut out: Vec<u8>) -> Done {
+    out.clear();
     let mut done = Done {
         out,
         ..Done::default()
@@ -259,14 +278,14 @@ pub fn run(
     if workers < 2 {
         return in_one_thread(input, stream, max_line_bytes, &*each);
     }
-    let pool = Arc::new(Pool::default());
+    let pools = Arc::new(Pools::default());
     // Every batch in flight is in one of: the work queue, a worker, the order queue and its
     // result channel, the writer.
     let (work, jobs) = mpsc::sync_channel::<(Batch, SyncSender<Done>)>(workers);
-    let (order, in_order) = mpsc::sync_channel::<io::Result<Receiver<Done>>>(2 * workers);
+    let (order, in_order) = mpsc::sync_channel::<io::Result<Receiver<Done>>>(workers + 1);
     let jobs = Arc::new(Mutex::new(jobs));
     for _ in 0..workers {
-        let (jobs, each, pool) = (Arc::clone(&jobs), Arc::clone(&each), Arc::clone(&pool));
+        let (jobs, each, pools) = (Arc::clone(&jobs), Arc::clone(&each), Arc::clone(&pools));
         thread::Builder::new()
             .name("convert".into())
             .stack_size(STACK)
@@ -275,7 +294,7 @@ pub fn run(
                     // The lock is held only while waiting for the next batch.
                     let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
                     let Ok((batch, result)) = job else { return };
-                    let done = convert(batch, &*each, max_line_bytes, pool.get());
+                    let done = convert(batch, &*each, max_line_bytes, pools.output.get());
                     // The writer stopped: so does the run.
                     if result.send(done).is_err() {
                         return;
@@ -283,10 +302,10 @@ pub fn run(
                 }
             })?;
     }
-    let reader_pool = Arc::clone(&pool);
+    let reader_pools = Arc::clone(&pools);
     // Not joined: when the run stops early (output closed), it may be waiting on its input.
     thread::Builder::new().name("read".into()).spawn(move || {
-        let mut batches = Batches::new(input, max_line_bytes, reader_pool);
+        let mut batches = Batches::new(input, max_line_bytes, reader_pools);
         loop {
             match batches.next_batch() {
                 Ok(Some(batch)) => {
@@ -308,8 +327,8 @@ pub fn run(
             io::Error::other("a line conversion stopped unexpectedly; the run cannot finish")
         })?;
         write(stream, &done)?;
-        pool.put(done.data);
-        pool.put(done.out);
+        pools.input.put(done.data);
+        pools.output.put(done.out);
     }
     Ok(())
 }
@@ -320,13 +339,13 @@ fn in_one_thread(
     max_line_bytes: usize,
     each: &Convert,
 ) -> io::Result<()> {
-    let pool = Arc::new(Pool::default());
-    let mut batches = Batches::new(input, max_line_bytes, Arc::clone(&pool));
+    let pools = Arc::new(Pools::default());
+    let mut batches = Batches::new(input, max_line_bytes, Arc::clone(&pools));
     while let Some(batch) = batches.next_batch().map_err(reading)? {
-        let done = convert(batch, each, max_line_bytes, pool.get());
+        let done = convert(batch, each, max_line_bytes, pools.output.get());
         write(stream, &done)?;
-        pool.put(done.data);
-        pool.put(done.out);
+        pools.input.put(done.data);
+        pools.output.put(done.out);
     }
     Ok(())
 }
