@@ -79,7 +79,8 @@ struct Pool(Mutex<Vec<Vec<u8>>>);
 impl Pool {
     fn get(&self) -> Vec<u8> {
         let spare = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        spare.unwrap_or_default()
+        // Room for a batch's input and its output, which can be larger (escaped JSON).
+        spare.unwrap_or_else(|| Vec::with_capacity(2 * READ))
     }
 
     fn put(&self, buffer: Vec<u8>) {
