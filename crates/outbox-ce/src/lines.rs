@@ -1,5 +1,6 @@
-//! The line loop every subcommand shares: input, output, per-line errors, progress and the
-//! count at the end.
+//! What every subcommand shares: input, output, per-line errors, progress and the count at
+//! the end, and the line loop of `produce` (`encode`, `decode` and `convert` cut their input
+//! into batches instead: `crate::pipeline`).
 //!
 //! Memory stays flat: one line buffer, reused, never longer than the line-size limit (a
 //! longer line is skipped as it streams by); output goes through a fixed-size buffer that
@@ -26,7 +27,13 @@ pub type Input = BufReader<Box<dyn Read>>;
 
 /// Opens `path`, or standard input when it is `None`.
 pub fn open(path: Option<&Path>) -> io::Result<Input> {
-    let read: Box<dyn Read> = match path {
+    let read: Box<dyn Read> = open_unbuffered(path)?;
+    Ok(BufReader::with_capacity(BUFFER, read))
+}
+
+/// Opens `path`, or standard input when it is `None`, for a reader with a buffer of its own.
+pub fn open_unbuffered(path: Option<&Path>) -> io::Result<Box<dyn Read + Send>> {
+    Ok(match path {
         Some(path) => Box::new(File::open(path).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot read `{}`: {e}", path.display()))
         })?),
@@ -37,8 +44,7 @@ pub fn open(path: Option<&Path>) -> io::Result<Input> {
             ));
         }
         None => Box::new(io::stdin()),
-    };
-    Ok(BufReader::with_capacity(BUFFER, read))
+    })
 }
 
 /// Whether standard stream `fd` was closed when the process started. The Rust runtime
@@ -119,6 +125,28 @@ pub fn escaped(text: &str) -> String {
         }
     }
     out
+}
+
+/// The report of a line that failed: `line N: <problem>`, escaped, without a line end.
+pub fn report_text(place: impl Display, error: impl Display) -> String {
+    escaped(&format!("{place}: {error}"))
+}
+
+/// Appends `json` and a `\n` to `out`. A payload from another producer may hold line breaks
+/// as white space between JSON tokens (never inside a string, where JSON escapes them); they
+/// are written as spaces, so that every record stays on one line.
+pub fn push_line(out: &mut Vec<u8>, json: &[u8]) {
+    // Raw control bytes in JSON text are only ever white space; one vectorized pass finds
+    // them.
+    if json.iter().fold(false, |seen, &b| seen | (b < 0x20)) {
+        out.extend(
+            json.iter()
+                .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+        );
+    } else {
+        out.extend_from_slice(json);
+    }
+    out.push(b'\n');
 }
 
 /// A place in the input, for error messages.
@@ -211,10 +239,26 @@ impl Stream {
         self.taken += 1;
     }
 
+    /// Counts `lines` lines in, showing progress as [`Stream::progress`] does when they pass
+    /// a multiple of its step.
+    pub fn take_many(&mut self, lines: u64) {
+        let before = self.taken / PROGRESS_EVERY;
+        self.taken += lines;
+        if self.taken / PROGRESS_EVERY > before {
+            self.show_progress();
+        }
+    }
+
     /// Shows the counts so far, in place, every so many lines when standard error is a
     /// terminal; call it once a line is done.
     pub fn progress(&mut self) {
-        if self.terminal && self.taken.is_multiple_of(PROGRESS_EVERY) {
+        if self.taken.is_multiple_of(PROGRESS_EVERY) {
+            self.show_progress();
+        }
+    }
+
+    fn show_progress(&mut self) {
+        if self.terminal {
             let line = format!("\r{}", self.count());
             let _ = io::stderr().lock().write_all(line.as_bytes());
             self.progress_shown = true;
@@ -226,13 +270,41 @@ impl Stream {
         self.taken
     }
 
-    /// Writes one line of output. A payload from another producer may hold line breaks as
-    /// white space between JSON tokens (never inside a string, where JSON escapes them);
-    /// they are written as spaces, so that every record stays on one line.
+    /// Writes one line of output, made one line by [`push_line`].
     ///
     /// # Errors
     /// Standard output closed when the process started, and write errors.
     pub fn write(&mut self, json: &[u8]) -> io::Result<()> {
+        self.check_output()?;
+        // Raw control bytes in JSON text are only ever white space; one vectorized pass
+        // finds them.
+        if json.iter().fold(false, |seen, &b| seen | (b < 0x20)) {
+            let mut one_line = Vec::with_capacity(json.len() + 1);
+            push_line(&mut one_line, json);
+            self.out.write_all(&one_line)?;
+        } else {
+            self.out.write_all(json)?;
+            self.out.write_all(b"\n")?;
+        }
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Writes `lines` lines of output made by [`push_line`], and flushes: what is done goes
+    /// out now.
+    ///
+    /// # Errors
+    /// Standard output closed when the process started, and write errors.
+    pub fn write_lines(&mut self, block: &[u8], lines: u64) -> io::Result<()> {
+        if !block.is_empty() {
+            self.check_output()?;
+            self.out.write_all(block)?;
+            self.written += lines;
+        }
+        self.flush()
+    }
+
+    fn check_output(&mut self) -> io::Result<()> {
         if !self.output_checked {
             if closed_at_start(1) {
                 return Err(io::Error::new(
@@ -242,19 +314,6 @@ impl Stream {
             }
             self.output_checked = true;
         }
-        // Raw control bytes in JSON text are only ever white space; one vectorized pass
-        // finds them.
-        if json.iter().fold(false, |seen, &b| seen | (b < 0x20)) {
-            let one_line: Vec<u8> = json
-                .iter()
-                .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
-                .collect();
-            self.out.write_all(&one_line)?;
-        } else {
-            self.out.write_all(json)?;
-        }
-        self.out.write_all(b"\n")?;
-        self.written += 1;
         Ok(())
     }
 
@@ -269,6 +328,12 @@ impl Stream {
         self.report(format_args!("{place}: {error}"));
     }
 
+    /// Reports a line that failed, with the text of [`report_text`].
+    pub fn failed(&mut self, report: &str) {
+        self.failed += 1;
+        self.report_escaped(report);
+    }
+
     /// Reports a problem that is not one line's, such as a broker error.
     pub fn warn(&mut self, problem: impl Display) {
         let command = self.command;
@@ -277,11 +342,16 @@ impl Stream {
 
     /// Writes one report line to standard error in one `write`, control characters escaped.
     fn report(&mut self, text: fmt::Arguments<'_>) {
-        let mut line = String::with_capacity(128);
+        self.report_escaped(&escaped(&text.to_string()));
+    }
+
+    /// Writes one report line to standard error in one `write`.
+    fn report_escaped(&mut self, text: &str) {
+        let mut line = String::with_capacity(text.len() + 8);
         if std::mem::take(&mut self.progress_shown) {
             line.push_str("\r\x1b[K");
         }
-        line.push_str(&escaped(&text.to_string()));
+        line.push_str(text);
         line.push('\n');
         let _ = io::stderr().lock().write_all(line.as_bytes());
     }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use common::{EVENTS, Run, events, outbox_ce};
-use outbox_cloudevents::interchange::Record;
+use outbox_cloudevents::interchange::{Record, RecordRef};
 use outbox_cloudevents::{Encoder, Mode, OutboxEvent, Payload, Profile, WireEvent};
 
 const MODES: [(&str, Mode); 2] = [("binary", Mode::Binary), ("structured", Mode::Structured)];
@@ -743,4 +743,183 @@ fn a_timeout_librdkafka_cannot_take_is_a_usage_error() {
         let run = outbox_ce(&[command, "--timeout", "2147483.647", "--help"], None);
         assert_eq!(run.status, 0, "{}", run.stderr);
     }
+}
+
+/// What the library makes of one decode input line: the outbox line, or the error.
+fn decoded(line: &str) -> Result<String, String> {
+    let record = RecordRef::from_json(line.as_bytes()).map_err(|e| e.to_string())?;
+    let event = OutboxEvent::<Payload>::from_message(&record.message(), &Profile::Canonical)
+        .map_err(|e| e.to_string())?;
+    let json = event.to_message_json().map_err(|e| e.to_string())?;
+    Ok(String::from_utf8(json).unwrap())
+}
+
+/// What the library makes of one encode input line: the message, or the error.
+fn encoded_or_error(line: &str) -> Result<String, String> {
+    let event =
+        OutboxEvent::<Payload>::from_message_json(line.as_bytes()).map_err(|e| e.to_string())?;
+    let message = Encoder::new(Mode::Binary)
+        .encode(&event)
+        .map_err(|e| e.to_string())?;
+    Ok(String::from_utf8(Record::from(message).to_json()).unwrap())
+}
+
+/// The longest line taken in [`large_input`], and one line longer than that.
+const LIMIT: usize = 70_000;
+
+/// 40,000 lines (about 15 MB, some hundreds of reads and batches), every one different: good
+/// lines, some ending in CRLF; a line that is not JSON every 997 lines and a bad one of
+/// `bad(i)` every 1,499; a blank line every 1,000; a good line of 60,000 bytes and one of
+/// 200,000, longer than [`LIMIT`], both spanning several reads.
+fn large_input(good: impl Fn(usize) -> String, bad: impl Fn(usize) -> String) -> Vec<String> {
+    (1..=40_000)
+        .map(|number| match number {
+            _ if number % 1000 == 500 => " ".to_owned(),
+            _ if number % 997 == 0 => format!("not json {number}"),
+            _ if number % 1499 == 0 => bad(number),
+            12_345 => format!("{{\"x\":\"{}\"}}", "x".repeat(200_000)),
+            _ if number % 7 == 0 => format!("{}\r", good(number)),
+            _ => good(number),
+        })
+        .collect()
+}
+
+/// Runs `args` on `lines` through standard input, from a file, and on one core, and checks
+/// that the output is `each` of every line in input order, the errors are reported with
+/// their line numbers in order, and the count adds up.
+fn assert_in_order(
+    command: &str,
+    args: &[&str],
+    lines: &[String],
+    each: impl Fn(&str) -> Result<String, String>,
+) {
+    let mut expected_out = Vec::new();
+    let mut expected_err = Vec::new();
+    let mut taken = 0;
+    for (index, line) in lines.iter().enumerate() {
+        let number = index + 1;
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        taken += 1;
+        if line.len() > LIMIT {
+            expected_err.push(format!(
+                "line {number}: longer than {LIMIT} bytes (--max-line-bytes); skipped"
+            ));
+            continue;
+        }
+        match each(line) {
+            Ok(out) => expected_out.push(out),
+            Err(e) => expected_err.push(format!("line {number}: {e}")),
+        }
+    }
+    assert!(expected_err.len() > 60, "{}", expected_err.len());
+    expected_err.push(format!(
+        "{command}: {taken} in, {} out, {} failed",
+        expected_out.len(),
+        expected_err.len()
+    ));
+    let input = joined(lines);
+    let file = format!("{}/{command}-in-order.jsonl", env!("CARGO_TARGET_TMPDIR"));
+    std::fs::write(&file, &input).unwrap();
+    let limit = LIMIT.to_string();
+    let mut with_limit = args.to_vec();
+    with_limit.extend(["--max-line-bytes", &limit]);
+    let from_file = [&with_limit[..], &[&file]].concat();
+    let one_core = [
+        &["-c", "0", env!("CARGO_BIN_EXE_outbox-ce")][..],
+        &from_file,
+    ]
+    .concat();
+    let runs = [
+        (
+            "standard input",
+            outbox_ce(&with_limit, Some(input.as_bytes())),
+        ),
+        ("a file", outbox_ce(&from_file, None)),
+        ("one core", run_program("taskset", &one_core)),
+    ];
+    for (how, run) in runs {
+        assert_eq!(
+            run.status,
+            1,
+            "{how}: {}",
+            run.stderr.lines().last().unwrap_or("")
+        );
+        let out = run.lines();
+        assert_eq!(out.len(), expected_out.len(), "{how}");
+        for (at, (out, expected)) in out.iter().zip(&expected_out).enumerate() {
+            assert_eq!(out, expected, "{how}: output line {}", at + 1);
+        }
+        assert_eq!(run.stderr_lines(), expected_err, "{how}");
+    }
+}
+
+/// Runs `program ARGS` in the workspace root with nothing on standard input.
+fn run_program(program: &str, args: &[&str]) -> Run {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(common::ROOT)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    Run {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// The lines are converted in batches on every core and written in input order: a large
+/// input with bad lines all through it comes out in order, each error under its own line
+/// number, on any number of cores.
+#[test]
+fn a_large_input_comes_out_in_input_order_with_its_errors() {
+    let events = events();
+    // Every event different: its aggregate id numbered, and one with a 60,000-byte value.
+    let good = |number: usize| {
+        let event = &events[number % events.len()];
+        let event = event.replacen(
+            "\"aggregate_id\":\"",
+            &format!("\"aggregate_id\":\"n{number}-"),
+            1,
+        );
+        if number == 23_456 {
+            event.replacen(
+                "\"source\":",
+                &format!("\"big\":\"{}\",\"source\":", "b".repeat(60_000)),
+                1,
+            )
+        } else {
+            event
+        }
+    };
+    let bad_event = |number: usize| format!("{{\"event_id\":\"{number}\"}}");
+    let lines = large_input(good, bad_event);
+    assert_in_order(
+        "encode",
+        &["encode", "--mode", "binary"],
+        &lines,
+        encoded_or_error,
+    );
+
+    // The messages of those events, with bad ones of their own.
+    let messages: Vec<String> = lines
+        .iter()
+        .map(|line| {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            encoded_or_error(line).unwrap_or_else(|_| line.to_owned())
+        })
+        .collect();
+    let bad_time = |number: usize| {
+        encoded_or_error(&good(number)).unwrap().replacen(
+            "\"ce_time\",\"2024-",
+            "\"ce_time\",\"2024-13-",
+            1,
+        )
+    };
+    let lines = large_input(|number| messages[number - 1].clone(), bad_time);
+    assert!(lines.iter().any(|l| l.contains("2024-13-")));
+    assert_in_order("decode", &["decode"], &lines, decoded);
 }
