@@ -25,11 +25,11 @@ use std::time::Duration;
 
 use bridge_support::{
     Cluster, Converter, Input, InputFormat, OutputMode, bridge, committed, corpus, read_all,
-    seq_of, topic,
+    record, seq_of, topic,
 };
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+use rdkafka::producer::{BaseProducer, Producer as _};
 use rdkafka::{Offset, TopicPartitionList};
 
 /// Produces `inputs` to their partitions as one record batch per partition: the producer
@@ -43,17 +43,10 @@ fn produce_in_one_batch(brokers: &str, topic: &str, inputs: &[Input]) {
         .create()
         .unwrap();
     for input in inputs {
-        let m = &input.message;
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
-            .partition(input.partition)
-            .headers(m.to_owned_headers().unwrap());
-        if let Some(k) = &m.key {
-            record = record.key(k.as_slice());
-        }
-        if let Some(v) = &m.value {
-            record = record.payload(v.as_slice());
-        }
-        producer.send(record).map_err(|(e, _)| e).unwrap();
+        producer
+            .send(record(topic, input))
+            .map_err(|(e, _)| e)
+            .unwrap();
     }
     producer.flush(Duration::from_secs(60)).unwrap();
 }

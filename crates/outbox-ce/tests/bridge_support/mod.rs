@@ -154,6 +154,21 @@ pub fn corpus(count: u64, partitions: i32, bad_every: u64) -> Vec<Input> {
         .collect()
 }
 
+/// `input` as a record for `topic`, to its partition.
+pub fn record<'a>(topic: &'a str, input: &'a Input) -> BaseRecord<'a, [u8], [u8]> {
+    let m = &input.message;
+    let mut record = BaseRecord::to(topic)
+        .partition(input.partition)
+        .headers(m.to_owned_headers().unwrap());
+    if let Some(k) = &m.key {
+        record = record.key(k.as_slice());
+    }
+    if let Some(v) = &m.value {
+        record = record.payload(v.as_slice());
+    }
+    record
+}
+
 /// Produces `inputs` to `topic`, each to its partition, and waits for the acknowledgements.
 pub fn produce(brokers: &str, topic: &str, inputs: &[Input]) {
     let producer: BaseProducer = ClientConfig::new()
@@ -163,17 +178,7 @@ pub fn produce(brokers: &str, topic: &str, inputs: &[Input]) {
         .create()
         .unwrap();
     for input in inputs {
-        let m = &input.message;
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
-            .partition(input.partition)
-            .headers(m.to_owned_headers().unwrap());
-        if let Some(k) = &m.key {
-            record = record.key(k.as_slice());
-        }
-        if let Some(v) = &m.value {
-            record = record.payload(v.as_slice());
-        }
-        let mut record = record;
+        let mut record = record(topic, input);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
