@@ -291,20 +291,6 @@ impl<'a> WireEvent<'a> {
     }
 }
 
-/// `list.push(element)`, written so that the element goes straight into the list when there is
-/// room. A plain `push` of an extension built the element on the stack and copied it in, and
-/// the copy stalled on the stores just made: about 3% of the time of a binary decode.
-// The two branches are the same code on purpose: in the first the compiler knows the room.
-#[allow(clippy::if_same_then_else)]
-#[inline(always)]
-pub(crate) fn push<T>(list: &mut Vec<T>, element: T) {
-    if list.len() < list.capacity() {
-        list.push(element);
-    } else {
-        list.push(element);
-    }
-}
-
 pub(crate) fn check_extension_value(name: &str, value: &ExtensionValue<'_>) -> Result<()> {
     match value {
         ExtensionValue::String(s) => check_string(s).map_err(|e| e.attribute(name.to_owned())),

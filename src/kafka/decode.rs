@@ -13,7 +13,7 @@ use crate::mapping::Profile;
 use crate::names::{check_extension_name, check_string};
 use crate::payload::FromData;
 use crate::time;
-use crate::wire::{Data, ExtensionValue, TimeStyle, WireEvent, is_json_content_type, push};
+use crate::wire::{Data, ExtensionValue, TimeStyle, WireEvent, is_json_content_type};
 
 /// Something real producers send that the binding does not allow, and that a [`Decoder`]
 /// reads the way the producer meant it unless told to be strict. All are on by default.
@@ -330,13 +330,10 @@ impl Decoder {
                 extensions.reserve_exact(message.headers.len().saturating_sub(Core::REQUIRED));
             }
             check_string(value).map_err(|e| e.header(header.name))?;
-            push(
-                &mut extensions,
-                (
-                    Cow::Borrowed(name),
-                    ExtensionValue::String(Cow::Borrowed(value)),
-                ),
-            );
+            extensions.push((
+                Cow::Borrowed(name),
+                ExtensionValue::String(Cow::Borrowed(value)),
+            ));
         }
         let missing = |name: &'static str| {
             move || {
