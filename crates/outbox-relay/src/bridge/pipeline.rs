@@ -481,9 +481,9 @@ impl Core {
         partition: i32,
         offset: i64,
     ) -> bool {
-        let (low, _) = self.watermarks(partition);
         let Some(p) = state.partitions.get_mut(&partition) else {
-            return true;
+            // Not assigned (a message of a partition already revoked): its new owner reads it.
+            return false;
         };
         if p.next.is_some_and(|next| offset < next) {
             // Read already since the assignment: Tansu 0.6.0 answers a Fetch from inside a
@@ -493,6 +493,7 @@ impl Core {
         let verdict = match &mut p.resume {
             Some(resume) => {
                 let from = resume.from();
+                let (low, _) = self.watermarks(partition);
                 let (verdict, over) = resume.message(offset, low, Instant::now());
                 if over {
                     p.resume = None;
@@ -621,7 +622,10 @@ impl Core {
     fn handle(&self, state: &mut State, message: &BorrowedMessage<'_>) {
         let (partition, offset) = (message.partition(), message.offset());
         state.last_activity = Instant::now();
-        let p = state.partitions.entry(partition).or_default();
+        // `admit` let only messages of assigned partitions through.
+        let Some(p) = state.partitions.get_mut(&partition) else {
+            return;
+        };
         if p.blocked.is_some_and(|b| offset >= b) {
             return;
         }
@@ -1091,21 +1095,24 @@ pub(crate) fn run(
         let mut state = core.lock();
         match polled {
             Some(Ok(message)) => {
-                if exactly_once && state.transaction.is_none() {
-                    if let Err(e) = core.producer.begin_transaction() {
-                        state
-                            .stop
-                            .get_or_insert(Stop::Failed(BridgeError::Kafka(format!(
-                                "beginning a transaction: {e}"
-                            ))));
-                        continue;
-                    }
-                    state.transaction = Some(Instant::now());
-                }
-                if core.admit(&consumer, &mut state, message.partition(), message.offset()) {
-                    core.handle(&mut state, &message);
-                } else {
+                if !core.admit(&consumer, &mut state, message.partition(), message.offset()) {
                     state.last_activity = Instant::now();
+                } else if exactly_once
+                    && state.transaction.is_none()
+                    && let Err(e) = core.producer.begin_transaction()
+                {
+                    // A transaction is begun for a message to handle, not for one dropped.
+                    state
+                        .stop
+                        .get_or_insert(Stop::Failed(BridgeError::Kafka(format!(
+                            "beginning a transaction: {e}"
+                        ))));
+                    continue;
+                } else {
+                    if exactly_once && state.transaction.is_none() {
+                        state.transaction = Some(Instant::now());
+                    }
+                    core.handle(&mut state, &message);
                 }
             }
             Some(Err(e)) => {
