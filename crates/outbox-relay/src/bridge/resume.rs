@@ -86,6 +86,8 @@ impl Resume {
             // The broker's answer to a step back starts before the resume offset: it holds
             // every message after it. This one was bridged already.
             Some(_) if offset < self.from => (Verdict::Drop, true),
+            // It starts at the resume offset itself: nothing before it is missing.
+            Some(_) if offset == self.from => (Verdict::Handle, true),
             None => (self.step_back(1, low, now), false),
             // Sent from an earlier position than the one sought: try the seek again.
             Some(Step { sought: None, back }) => (self.step_back(back, low, now), false),
@@ -283,6 +285,15 @@ mod tests {
         assert_eq!(resume.silence(Some(101), 0, now), Tick::Wait);
         assert_eq!(resume.silence(Some(101), 0, now + SILENCE), Tick::Seek(99));
         assert!(resume.pending(Some(100)));
+    }
+
+    #[test]
+    fn an_answer_to_a_step_back_that_starts_at_the_resume_offset_ends_the_check() {
+        let now = Instant::now();
+        let mut resume = Resume::new(100, now);
+        assert_eq!(resume.message(120, 0, now), (Verdict::Seek(99), false));
+        // A batch boundary at 100 (or nothing at 99): no further step back.
+        assert_eq!(resume.message(100, 0, now), (Verdict::Handle, true));
     }
 
     #[test]
