@@ -19,15 +19,6 @@ use outbox_relay::kafka::KafkaOptions;
 use outbox_relay::{Destination, Table};
 use testkit::rusqlite::params;
 
-fn insert_sql(n: u32, key: &str) -> String {
-    format!(
-        "INSERT INTO outbox_events (event_id, event_type, aggregate_id, source, occurred_at, payload) \
-         VALUES ('{}', 'com.example.order.placed', '{key}', 'order-service', \
-         '2024-05-01T10:00:00Z', '{{\"n\": {n}}}');",
-        uuid(n)
-    )
-}
-
 async fn psql(pg: &Arc<testkit::Postgres>, sql: &str) -> String {
     let (pg, sql) = (Arc::clone(pg), sql.to_owned());
     tokio::task::spawn_blocking(move || pg.psql(&sql).unwrap())

@@ -16,15 +16,6 @@ use common::*;
 use outbox_relay::postgres::{BUCKETS, PostgresSource};
 use outbox_relay::{Source, Table};
 
-fn insert_sql(n: u32, key: &str) -> String {
-    format!(
-        "INSERT INTO outbox_events (event_id, event_type, aggregate_id, source, occurred_at, payload) \
-         VALUES ('{}', 'com.example.order.placed', '{key}', 'order-service', \
-         '2024-05-01T10:00:00.123456Z', '{{\"n\": {n},  \"big\": 12345678901234567890}}');",
-        uuid(n)
-    )
-}
-
 #[tokio::test]
 async fn rows_go_out_in_key_order_marked_with_their_json_kept() {
     let pg = testkit::Postgres::start().unwrap();

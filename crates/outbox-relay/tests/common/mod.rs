@@ -87,6 +87,17 @@ pub struct NewRow {
     pub tracestate: Option<String>,
 }
 
+/// SQL that inserts event `n` of key `key` into the default table: a time with microseconds
+/// and a payload with a number beyond 2^64, both to come out as written.
+pub fn insert_sql(n: u32, key: &str) -> String {
+    format!(
+        "INSERT INTO outbox_events (event_id, event_type, aggregate_id, source, occurred_at, payload) \
+         VALUES ('{}', 'com.example.order.placed', '{key}', 'order-service', \
+         '2024-05-01T10:00:00.123456Z', '{{\"n\": {n},  \"big\": 12345678901234567890}}');",
+        uuid(n)
+    )
+}
+
 pub fn uuid(n: u32) -> String {
     format!("00000000-0000-4000-8000-{n:012x}")
 }
