@@ -10,6 +10,7 @@ use serde::de::{self, Deserializer as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorKind, Result, quote};
+use crate::escape::write_str;
 use crate::names::check_extension_name;
 use crate::time;
 use crate::wire::{
@@ -148,13 +149,6 @@ fn write_member(out: &mut Vec<u8>, name: &str) {
     out.extend_from_slice(b",\"");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\":");
-}
-
-/// Writes a JSON string: the crate's one string escaper, serde_json's (RFC 8259's escapes:
-/// `"`, `\\` and U+0000–U+001F; the short forms where JSON has them, else `\u00XX`).
-pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(out, value);
 }
 
 /// A string that borrows from the input when it holds no escapes.

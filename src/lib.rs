@@ -108,6 +108,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+mod escape;
 mod event;
 mod format;
 #[cfg(feature = "interchange")]
