@@ -8,7 +8,7 @@ use super::decode::is_structured;
 use super::message::{EncodedMessage, Header, Message};
 use super::{Mode, STRUCTURED_CONTENT_TYPE};
 use crate::error::{Error, ErrorKind, Location, Result, quote};
-use crate::event::OutboxEvent;
+use crate::event::{JSON, OutboxEvent};
 use crate::mapping::Profile;
 use crate::payload::ToData;
 use crate::wire::{Data, WireEvent, is_json_content_type};
@@ -107,6 +107,7 @@ impl Encoder {
         if self.mode == Mode::Binary
             && matches!(wire.data, Some(Data::Json(_)))
             && let Some(ct) = wire.datacontenttype()
+            && ct != JSON
             && !is_json_content_type(Some(ct))
         {
             // The binding says a receiver reads the value by `content-type`: under a type that
