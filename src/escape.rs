@@ -1,14 +1,22 @@
-//! The crate's one JSON string escaper, used by every writer of this crate.
+//! The crate's one JSON string escaper, used by every writer of this crate. serde_json
+//! writes a string only where it builds a `RawValue`: the payload object of a `to_message()`
+//! line, whose member names it writes (`outbox_json::split`), since that is the one way to
+//! make a `RawValue` without parsing the text again.
 //!
 //! It writes what serde_json writes, byte for byte: `\"`, `\\`, the short forms `\b \f \n
 //! \r \t`, `\u00xx` (lowercase hex) for the other control characters, and every other
 //! character as it is. A unit test checks this against serde_json for every byte and for
 //! random strings.
 //!
-//! It looks at 16 bytes at a time, in a plain loop the compiler turns into vector compares
-//! and one mask, then copies the run before each byte to escape in one piece. On the CLI's
-//! binary-mode lines (an escaped JSON value and a dozen header strings) it takes about a
-//! third of the instructions serde_json's escaper takes (callgrind; BENCHMARKS.md).
+//! It reads eight bytes at a time as one integer and finds the first byte to escape with
+//! integer arithmetic on the whole word (the test serde_json's own reader uses to find the end
+//! of a string); each word is copied whole and the length cut back. Most strings it writes are
+//! short (header names and values, ids) or dense in quotes (a JSON value inside a JSON string),
+//! so the cost per string and per escape matters more than the speed on long plain runs.
+//! Measured on the CLI's binary-mode encode (callgrind, per line): the interchange line takes
+//! 8,300 instructions with this escaper against 12,100 with serde_json writing it; a 16-byte
+//! compare loop the compiler vectorizes, with a byte-at-a-time search for the place after it,
+//! took 1,000 to 2,200 more than this one.
 
 /// Whether JSON needs `byte` escaped in a string.
 fn needs_escape(byte: u8) -> bool {

@@ -395,6 +395,34 @@ mod tests {
     }
 
     #[test]
+    fn where_it_was_read_is_written_after_the_message() {
+        let record = Record {
+            message: Message {
+                key: None,
+                headers: vec![Header::new("ce_subject", "a \"quoted\"\n\u{1}line é")],
+                value: None,
+            },
+            topic: Some("orders \"eu\"".into()),
+            partition: Some(-1),
+            offset: Some(i64::MAX),
+            timestamp: Some(1_714_550_400_000),
+        };
+        let json = record.to_json();
+        let want = serde_json::json!({
+            "key": null,
+            "headers": [["ce_subject", "a \"quoted\"\n\u{1}line é"]],
+            "value": null,
+            "topic": "orders \"eu\"",
+            "partition": -1,
+            "offset": i64::MAX,
+            "timestamp": 1_714_550_400_000_i64,
+        });
+        // serde_json keeps member order here (`preserve_order`): the same bytes.
+        assert_eq!(String::from_utf8(json.clone()).unwrap(), want.to_string());
+        assert_eq!(Record::from_json(&json).unwrap(), record);
+    }
+
+    #[test]
     fn bad_lines_are_errors() {
         for (line, needle) in [
             (
