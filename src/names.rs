@@ -408,6 +408,12 @@ pub(crate) fn hyphenated(id: Uuid) -> String {
         .to_owned()
 }
 
+/// Writes `id` as [`hyphenated`] does, without a `String` of its own.
+pub(crate) fn write_hyphenated(out: &mut Vec<u8>, id: Uuid) {
+    let mut buffer = Uuid::encode_buffer();
+    out.extend_from_slice(id.hyphenated().encode_lower(&mut buffer).as_bytes());
+}
+
 /// Parses a UUID in its hyphenated form (either case), the form python-outbox-core and this
 /// crate write.
 pub(crate) fn parse_uuid(text: &str) -> Result<Uuid> {

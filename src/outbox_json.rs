@@ -27,7 +27,7 @@ use crate::event::{DEFAULT_DATA_VERSION, JSON, OUTBOX_EXTENSIONS, OutboxEvent, c
 use crate::format::{Scalar, Str, scalar_str};
 use crate::names::{
     EventType, ExtensionName, check_absolute_uri, check_extension_name, check_non_empty,
-    check_uri_reference, hyphenated, parse_uuid,
+    check_uri_reference, parse_uuid, write_hyphenated,
 };
 use crate::payload::{FromData, ToData};
 use crate::time;
@@ -97,7 +97,7 @@ impl<P: ToData> OutboxEvent<P> {
             384 + raw.get().len() + strings.iter().map(|s| s.len()).sum::<usize>(),
         );
         out.extend_from_slice(b"{\"event_id\":\"");
-        out.extend_from_slice(hyphenated(self.event_id).as_bytes());
+        write_hyphenated(&mut out, self.event_id);
         out.extend_from_slice(b"\",\"event_type\":");
         write_str(&mut out, self.event_type.as_str());
         out.extend_from_slice(b",\"aggregate_id\":");
@@ -117,7 +117,7 @@ impl<P: ToData> OutboxEvent<P> {
             match id {
                 Some(id) => {
                     out.extend_from_slice(b"\":\"");
-                    out.extend_from_slice(hyphenated(id).as_bytes());
+                    write_hyphenated(&mut out, id);
                     out.push(b'"');
                 }
                 None => out.extend_from_slice(b"\":null"),
