@@ -1,7 +1,9 @@
-//! The crate's one JSON string escaper, used by every writer of this crate. serde_json
-//! writes a string only where it builds a `RawValue`: the payload object of a `to_message()`
-//! line, whose member names it writes (`outbox_json::split`), since that is the one way to
-//! make a `RawValue` without parsing the text again.
+//! The crate's one JSON string escaper: every JSON text this crate writes itself (the JSON
+//! event format, the `to_message()` layout, the interchange line) escapes its strings here.
+//! serde_json escapes only what serde_json serializes: a payload type's `Serialize`, and the
+//! payload object of a `to_message()` line, whose member names it writes while it builds that
+//! object's `RawValue` (`outbox_json::split`), the one way to make a `RawValue` without parsing
+//! the text again.
 //!
 //! It writes what serde_json writes, byte for byte: `\"`, `\\`, the short forms `\b \f \n
 //! \r \t`, `\u00xx` (lowercase hex) for the other control characters, and every other
