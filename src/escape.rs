@@ -148,7 +148,8 @@ mod tests {
             .filter_map(char::from_u32)
             .chain(['\u{ffff}', '\u{10ffff}'])
         {
-            // Alone, and at each place of a chunk, so that the chunked path meets it too.
+            // At the start, inside and at the edges of the eight-byte words, and in the
+            // padded last word.
             for at in [0, 5, 15, 16, 17, 31, 40] {
                 let text = format!("{}{c}{}", "a".repeat(at), "b".repeat(40 - at));
                 assert_eq!(ours(&text), serde_json_str(&text), "{c:?} at {at}");
@@ -158,8 +159,8 @@ mod tests {
 
     #[test]
     fn random_strings_are_written_as_serde_json_writes_them() {
-        // A fixed xorshift sequence: strings dense in quotes, backslashes, controls and
-        // multi-byte characters, of every length up to 100.
+        // A fixed xorshift sequence: strings of up to 47 pieces, dense in quotes,
+        // backslashes, controls and multi-byte characters.
         let pieces = [
             "\"", "\\", "\n", "\u{1}", "\u{1f}", "a", "bc", "é", "漢", "😀", "\u{7f}",
         ];
