@@ -88,18 +88,12 @@ impl Resume {
             Some(_) if offset < self.from => (Verdict::Drop, true),
             // It starts at the resume offset itself: nothing before it is missing.
             Some(_) if offset == self.from => (Verdict::Handle, true),
-            None => (self.step_back(1, low, now), false),
-            // Sent from an earlier position than the one sought: try the seek again.
-            Some(Step { sought: None, back }) => (self.step_back(back, low, now), false),
-            // From the start of the partition nothing lies before the resume offset: the
-            // gap is real.
-            Some(Step {
-                sought: Some(sought),
-                ..
-            }) if sought <= low => (Verdict::Handle, true),
-            Some(Step { back, .. }) => {
-                (self.step_back(back.saturating_mul(GROWTH), low, now), false)
-            }
+            _ => match self.next_back(low) {
+                Some(back) => (self.step_back(back, low, now), false),
+                // From the start of the partition nothing lies before the resume offset:
+                // the gap is real.
+                None => (Verdict::Handle, true),
+            },
         }
     }
 
@@ -110,19 +104,12 @@ impl Resume {
         if now.saturating_duration_since(self.since) < SILENCE {
             return Tick::Wait;
         }
-        match self.step {
-            None if high.is_some_and(|h| h > self.from) => {
-                Tick::Seek(self.seek_offset(1, low, now))
-            }
-            None => Tick::Wait,
-            Some(Step { sought: None, back }) => Tick::Seek(self.seek_offset(back, low, now)),
-            Some(Step {
-                sought: Some(sought),
-                ..
-            }) if sought <= low => Tick::Over,
-            Some(Step { back, .. }) => {
-                Tick::Seek(self.seek_offset(back.saturating_mul(GROWTH), low, now))
-            }
+        if !self.pending(high) {
+            return Tick::Wait;
+        }
+        match self.next_back(low) {
+            Some(back) => Tick::Seek(self.seek_offset(back, low, now)),
+            None => Tick::Over,
         }
     }
 
@@ -136,6 +123,21 @@ impl Resume {
     pub(super) fn seek_failed(&mut self) {
         if let Some(step) = &mut self.step {
             step.sought = None;
+        }
+    }
+
+    /// How far before the resume offset the next seek goes; `None` when the last one
+    /// sought the partition's first offset, before which nothing lies.
+    fn next_back(&self, low: i64) -> Option<i64> {
+        match self.step {
+            None => Some(1),
+            // The last seek failed: the same again.
+            Some(Step { sought: None, back }) => Some(back),
+            Some(Step {
+                sought: Some(sought),
+                ..
+            }) if sought <= low => None,
+            Some(Step { back, .. }) => Some(back.saturating_mul(GROWTH)),
         }
     }
 
