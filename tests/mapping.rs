@@ -475,3 +475,42 @@ fn partition_key_with_a_control_character_is_refused() {
         (ErrorKind::Invalid, Some("partition_key"))
     );
 }
+
+#[test]
+fn metadata_member_given_twice_is_refused_by_name() {
+    let body = GOOD_MESSAGE.strip_suffix('}').unwrap();
+    for (extra, name) in [
+        (r#","source":"other""#, "source"),
+        (
+            r#","event\u005fid":"3f2c1a9e-8b7d-4c6e-9a5f-1b2c3d4e5f02""#,
+            "event_id",
+        ),
+        (
+            r#","partition_key":"a","partition_key":"b""#,
+            "partition_key",
+        ),
+    ] {
+        let line = format!("{body}{extra}}}");
+        let err = OutboxEvent::<Payload>::from_message_json(line.as_bytes()).unwrap_err();
+        assert_eq!(
+            (err.kind(), err.name()),
+            (ErrorKind::Duplicate, Some(name)),
+            "{line}"
+        );
+    }
+    // A broken line after the duplicate is a JSON error: the whole line is read first.
+    let line = format!(r#"{body},"source":"other","x":}}"#);
+    let err = OutboxEvent::<Payload>::from_message_json(line.as_bytes()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Json, "{err}");
+}
+
+#[test]
+fn payload_members_keep_their_names_escaped_and_their_order() {
+    let body = GOOD_MESSAGE.strip_suffix('}').unwrap();
+    let line = format!(r#"{body},"q\"uote":1,"tab\t":[true,{{"k":null}}],"é\u00e9":"v"}}"#);
+    let event = OutboxEvent::<Payload>::from_message_json(line.as_bytes()).unwrap();
+    assert_eq!(
+        event.payload().as_data().unwrap().as_bytes(),
+        r#"{"email":"ana@example.com","q\"uote":1,"tab\t":[true,{"k":null}],"éé":"v"}"#.as_bytes()
+    );
+}
