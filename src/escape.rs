@@ -20,25 +20,19 @@
 //! compare loop the compiler vectorizes, with a byte-at-a-time search for the place after it,
 //! took 1,000 to 2,200 more than this one.
 
+use crate::word::{HIGH, below, equal};
+
 /// Whether JSON needs `byte` escaped in a string.
 fn needs_escape(byte: u8) -> bool {
     byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
-/// For eight bytes read as one little-endian word: the high bit of each byte that
-/// stops the copy is set: one that [`needs_escape`], or one that is not ASCII when
-/// `STOP_AT_NON_ASCII`. Above the first such byte a bit may be set wrongly (a borrow
-/// carries over), so only the lowest set bit is meaningful, which is all that is asked.
+/// For eight bytes read as one little-endian word: the lowest set bit is the high bit of the
+/// first byte that stops the copy, one that [`needs_escape`] or, when `STOP_AT_NON_ASCII`,
+/// one that is not ASCII (see [`crate::word`]).
 fn stop_bits<const STOP_AT_NON_ASCII: bool>(word: u64) -> u64 {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGH: u64 = ONES << 7;
-    // A byte is zero, or below n: its high bit in `(x - n * ONES) & !x`.
-    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x;
-    let control = below(word, 0x20);
-    let quote = below(word ^ (ONES * u64::from(b'"')), 1);
-    let backslash = below(word ^ (ONES * u64::from(b'\\')), 1);
-    let non_ascii = if STOP_AT_NON_ASCII { word } else { 0 };
-    (control | quote | backslash | non_ascii) & HIGH
+    let non_ascii = if STOP_AT_NON_ASCII { word & HIGH } else { 0 };
+    below(word, 0x20) | equal(word, b'"') | equal(word, b'\\') | non_ascii
 }
 
 /// Writes the escape of `byte`, one that [`needs_escape`].
@@ -109,6 +103,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
+#[cfg(feature = "interchange")]
 /// Writes `bytes` as a JSON string when they are UTF-8 and returns `true`; writes nothing
 /// and returns `false` when they are not. The UTF-8 check is part of the escaping pass for
 /// ASCII, the common case: a separate `str::from_utf8` first cost 7% of a binary-mode line.
@@ -177,12 +172,16 @@ mod tests {
                 text.push_str(pieces[(state % pieces.len() as u64) as usize]);
             }
             assert_eq!(ours(&text), serde_json_str(&text), "{text:?}");
-            let mut out = vec![b'x'];
-            assert!(write_utf8(&mut out, text.as_bytes()));
-            assert_eq!(out[1..], serde_json_str(&text), "{text:?}");
+            #[cfg(feature = "interchange")]
+            {
+                let mut out = vec![b'x'];
+                assert!(write_utf8(&mut out, text.as_bytes()));
+                assert_eq!(out[1..], serde_json_str(&text), "{text:?}");
+            }
         }
     }
 
+    #[cfg(feature = "interchange")]
     #[test]
     fn bytes_that_are_not_utf8_write_nothing() {
         for bytes in [

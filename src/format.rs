@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorKind, Result, quote};
 use crate::escape::write_str;
-use crate::names::check_extension_name;
+use crate::names::{check_extension_name, reserved_index};
 use crate::time;
 use crate::wire::{
     Data, ExtensionValue, TimeStyle, WireEvent, check_extension_value, is_json_content_type,
@@ -301,28 +301,6 @@ struct EventVisitor<'e> {
     error: &'e mut Option<Error>,
 }
 
-const CORE: [&str; 10] = crate::names::RESERVED;
-
-/// The place of a core member's name in [`CORE`]; a `match`, which compiles to a length
-/// switch, not ten comparisons.
-fn core_index(name: &str) -> Option<usize> {
-    let index = match name {
-        "specversion" => 0,
-        "id" => 1,
-        "source" => 2,
-        "type" => 3,
-        "datacontenttype" => 4,
-        "dataschema" => 5,
-        "subject" => 6,
-        "time" => 7,
-        "data" => 8,
-        "data_base64" => 9,
-        _ => return None,
-    };
-    debug_assert_eq!(CORE.get(index), Some(&name));
-    Some(index)
-}
-
 impl<'de> Visitor<'de> for EventVisitor<'_> {
     type Value = Fields<'de>;
 
@@ -337,8 +315,8 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
-            let result = match core_index(&key) {
-                // One bit per core member, by its place in `CORE`, to find duplicates.
+            let result = match reserved_index(&key) {
+                // One bit per core member, by its `reserved_index`, to find duplicates.
                 Some(index) if fields.seen & (1 << index) != 0 => {
                     map.next_value::<IgnoredAny>()?;
                     Err(Error::new(ErrorKind::Duplicate, "member given twice")
@@ -368,7 +346,7 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
 }
 
 impl<'a> Fields<'a> {
-    /// Sets the string attribute `name`, one of `CORE` but `data`.
+    /// Sets the string attribute `name`, a core attribute other than `data`.
     fn set(&mut self, name: &str, value: Scalar<'a>) -> Result<()> {
         let slot = match name {
             "specversion" => &mut self.specversion,
@@ -516,15 +494,6 @@ pub(crate) fn check_specversion(value: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn core_index_is_the_place_in_core() {
-        for (i, name) in CORE.iter().enumerate() {
-            assert_eq!(core_index(name), Some(i));
-        }
-        assert_eq!(core_index("partitionkey"), None);
-        assert_eq!(core_index(""), None);
-    }
 
     #[test]
     fn borrows_when_nothing_is_escaped() {

@@ -125,6 +125,7 @@ pub mod rdkafka;
 mod sdk;
 mod time;
 mod wire;
+mod word;
 
 pub use error::{Error, ErrorKind, Location, Result};
 pub use event::{DEFAULT_DATA_VERSION, OutboxEvent, PartitionKey};

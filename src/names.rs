@@ -7,6 +7,7 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 use crate::error::{Error, ErrorKind, Result, quote};
+use crate::word::{below, equal};
 
 /// An outbox event type in reverse-DNS form, such as `com.gridflow.invite.created`.
 ///
@@ -146,7 +147,9 @@ fn is_plain_event_type(bytes: &[u8]) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ExtensionName(pub(crate) String);
 
-/// Core attribute names and the JSON format's reserved members.
+/// Core attribute names and the JSON format's reserved members, in the order of
+/// [`reserved_index`], which the code uses; this list is for the tests that walk them.
+#[cfg(test)]
 pub(crate) const RESERVED: [&str; 10] = [
     "specversion",
     "id",
@@ -178,22 +181,23 @@ impl ExtensionName {
     }
 }
 
-/// Whether `name` is one of [`RESERVED`]: a `match`, which compiles to a length switch, not
-/// ten comparisons.
-fn is_reserved(name: &str) -> bool {
-    matches!(
-        name,
-        "specversion"
-            | "id"
-            | "source"
-            | "type"
-            | "datacontenttype"
-            | "dataschema"
-            | "subject"
-            | "time"
-            | "data"
-            | "data_base64"
-    )
+/// The place of a core attribute name or reserved JSON-format member among the ten
+/// (`specversion` 0 … `data_base64` 9); `None` for any other name. A `match`, which
+/// compiles to a length switch, not ten comparisons.
+pub(crate) fn reserved_index(name: &str) -> Option<usize> {
+    Some(match name {
+        "specversion" => 0,
+        "id" => 1,
+        "source" => 2,
+        "type" => 3,
+        "datacontenttype" => 4,
+        "dataschema" => 5,
+        "subject" => 6,
+        "time" => 7,
+        "data" => 8,
+        "data_base64" => 9,
+        _ => return None,
+    })
 }
 
 pub(crate) fn check_extension_name(name: &str) -> Result<()> {
@@ -201,7 +205,7 @@ pub(crate) fn check_extension_name(name: &str) -> Result<()> {
         "is empty"
     } else if !all_in(name.as_bytes(), EXTENSION_BYTE) {
         "may hold only `a-z` and `0-9`"
-    } else if is_reserved(name) {
+    } else if reserved_index(name).is_some() {
         "is a core attribute, not an extension"
     } else {
         return Ok(());
@@ -225,15 +229,11 @@ fn may_hold_control(bytes: &[u8]) -> bool {
             found | (b < 0x20) | (b == 0x7f) | (b == 0xc2)
         })
     }
-    /// One word: each test finds a zero byte in a word, never missing one.
+    /// One word.
     #[inline(always)]
     fn word(chunk: &[u8; 8]) -> bool {
-        const ONES: u64 = u64::MAX / 255;
-        const HIGH: u64 = ONES << 7;
-        let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x;
         let x = u64::from_le_bytes(*chunk);
-        let below_space = x.wrapping_sub(ONES * 0x20) & !x;
-        (below_space | zero_byte(x ^ (ONES * 0x7f)) | zero_byte(x ^ (ONES * 0xc2))) & HIGH != 0
+        (below(x, 0x20) | equal(x, 0x7f) | equal(x, 0xc2)) != 0
     }
     if let Some(last) = bytes.last_chunk::<16>() {
         let mut chunks = bytes.chunks_exact(16);
@@ -553,11 +553,11 @@ mod tests {
             );
             assert_eq!(check_event_type(&value).is_ok(), slow(&value), "{value}");
         }
-        for name in RESERVED {
-            assert!(is_reserved(name), "{name}");
+        for (i, name) in RESERVED.iter().enumerate() {
+            assert_eq!(reserved_index(name), Some(i), "{name}");
         }
-        for name in ["", "dat", "ids", "datas", "aggregateid"] {
-            assert!(!is_reserved(name), "{name}");
+        for name in ["", "dat", "ids", "datas", "aggregateid", "partitionkey"] {
+            assert_eq!(reserved_index(name), None, "{name}");
         }
     }
 

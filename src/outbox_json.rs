@@ -440,7 +440,7 @@ fn metadata_key(json: &str) -> Option<String> {
             // serde_json wants the whole object read, also after a clash.
             let mut clash = None;
             while let Some(Str(key)) = map.next_key::<Str<'de>>()? {
-                if clash.is_none() && METADATA.contains(&key.as_ref()) {
+                if clash.is_none() && metadata_index(key.as_bytes()).is_some() {
                     clash = Some(key.into_owned());
                 }
                 map.next_value::<IgnoredAny>()?;
@@ -513,6 +513,16 @@ mod tests {
             ("{}", None),
         ] {
             assert_eq!(metadata_key(payload).as_deref(), clash, "{payload}");
+        }
+    }
+
+    #[test]
+    fn metadata_index_is_the_place_in_metadata() {
+        for (i, name) in METADATA.iter().enumerate() {
+            assert_eq!(metadata_index(name.as_bytes()), Some(i), "{name}");
+        }
+        for name in ["", "email", "event", "event_ids", "cloudevents", "Source"] {
+            assert_eq!(metadata_index(name.as_bytes()), None, "{name}");
         }
     }
 
