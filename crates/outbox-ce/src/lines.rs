@@ -171,6 +171,8 @@ pub struct Stream {
     progress_shown: bool,
     /// Whether standard output has been found open; looked at before the first write.
     output_checked: bool,
+    /// The line [`Stream::write`] writes, reused.
+    line: Vec<u8>,
 }
 
 impl Stream {
@@ -185,6 +187,7 @@ impl Stream {
             terminal: io::stderr().is_terminal(),
             progress_shown: false,
             output_checked: false,
+            line: Vec::new(),
         }
     }
 
@@ -276,16 +279,9 @@ impl Stream {
     /// Standard output closed when the process started, and write errors.
     pub fn write(&mut self, json: &[u8]) -> io::Result<()> {
         self.check_output()?;
-        // Raw control bytes in JSON text are only ever white space; one vectorized pass
-        // finds them.
-        if json.iter().fold(false, |seen, &b| seen | (b < 0x20)) {
-            let mut one_line = Vec::with_capacity(json.len() + 1);
-            push_line(&mut one_line, json);
-            self.out.write_all(&one_line)?;
-        } else {
-            self.out.write_all(json)?;
-            self.out.write_all(b"\n")?;
-        }
+        self.line.clear();
+        push_line(&mut self.line, json);
+        self.out.write_all(&self.line)?;
         self.written += 1;
         Ok(())
     }

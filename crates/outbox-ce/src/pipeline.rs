@@ -253,13 +253,15 @@ fn convert(batch: Batch, convert: &Convert, max_line_bytes: usize, mut out: Vec<
     done
 }
 
-/// Writes one converted batch.
-fn write(stream: &mut Stream, done: &Done) -> io::Result<()> {
+/// Writes one converted batch, and hands its buffers back for reuse.
+fn write(stream: &mut Stream, done: Done, pools: &Pools) -> io::Result<()> {
     stream.write_lines(&done.out, done.written)?;
     for report in &done.reports {
         stream.failed(report);
     }
     stream.take_many(done.taken);
+    pools.input.put(done.data);
+    pools.output.put(done.out);
     Ok(())
 }
 
@@ -330,9 +332,7 @@ pub fn run(
         let done = next.map_err(reading)?.recv().map_err(|_| {
             io::Error::other("a line conversion stopped unexpectedly; the run cannot finish")
         })?;
-        write(stream, &done)?;
-        pools.input.put(done.data);
-        pools.output.put(done.out);
+        write(stream, done, &pools)?;
     }
     Ok(())
 }
@@ -347,9 +347,7 @@ fn in_one_thread(
     let mut batches = Batches::new(input, max_line_bytes, Arc::clone(&pools));
     while let Some(batch) = batches.next_batch().map_err(reading)? {
         let done = convert(batch, each, max_line_bytes, pools.output.get());
-        write(stream, &done)?;
-        pools.input.put(done.data);
-        pools.output.put(done.out);
+        write(stream, done, &pools)?;
     }
     Ok(())
 }
