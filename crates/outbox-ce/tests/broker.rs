@@ -16,12 +16,10 @@ mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{EVENTS, Run, events, outbox_ce};
+use common::{EVENTS, Run, create_topic, events, outbox_ce};
 use outbox_cloudevents::interchange::Record;
 use outbox_cloudevents::{OutboxEvent, Payload};
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer as _};
 
@@ -60,24 +58,6 @@ fn topic(label: &str, partitions: i32) -> Topic {
                 _mock: Some(mock),
             }
         }
-    }
-}
-
-fn create_topic(brokers: &str, name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let new = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    let results = runtime
-        .block_on(admin.create_topics([&new], &options))
-        .unwrap();
-    for result in results {
-        result.unwrap();
     }
 }
 

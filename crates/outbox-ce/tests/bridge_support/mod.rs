@@ -227,26 +227,7 @@ impl Cluster {
     pub fn create_topic(&self, topic: &str, partitions: i32) {
         match self {
             Cluster::Mock(b) => b.create_topic(topic, partitions).unwrap(),
-            Cluster::External(brokers) => {
-                use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-                let admin: AdminClient<_> = ClientConfig::new()
-                    .set("bootstrap.servers", brokers)
-                    .create()
-                    .unwrap();
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                let results = runtime
-                    .block_on(admin.create_topics(
-                        &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-                        &AdminOptions::new(),
-                    ))
-                    .unwrap();
-                for r in results {
-                    r.unwrap();
-                }
-            }
+            Cluster::External(brokers) => crate::common::create_topic(brokers, topic, partitions),
         }
     }
 }

@@ -71,3 +71,34 @@ pub fn events() -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// Creates `topic` with `partitions` partitions on the broker at `brokers`, through the admin
+/// API. A topic of that name that already exists counts as created: test topics have names
+/// of their own (process id and time), so it is this call's own, made by a first request that
+/// librdkafka sent again after a timeout (seen on Tansu under CI load).
+pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
+    use rdkafka::ClientConfig;
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let options = AdminOptions::new().operation_timeout(Some(std::time::Duration::from_secs(30)));
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for result in runtime
+        .block_on(admin.create_topics([&new], &options))
+        .unwrap()
+    {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err(e) => panic!("creating {topic}: {e:?}"),
+        }
+    }
+}
