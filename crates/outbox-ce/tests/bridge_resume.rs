@@ -21,7 +21,6 @@ mod bridge_support;
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use bridge_support::{
     Cluster, Converter, Input, InputFormat, OutputMode, bridge, committed, corpus, read_all,
@@ -48,7 +47,9 @@ fn produce_in_one_batch(brokers: &str, topic: &str, inputs: &[Input]) {
             .map_err(|(e, _)| e)
             .unwrap();
     }
-    producer.flush(Duration::from_secs(60)).unwrap();
+    // Bounded as every wait here: a produce request that Tansu leaves unanswered is sent
+    // again after librdkafka's 30 s request timeout, which a 60 s bound did not always cover.
+    producer.flush(common::relay::PATIENCE).unwrap();
 }
 
 /// Commits `offsets` for `group`, as a bridge that stopped there would have.

@@ -205,7 +205,9 @@ fn consume_reports_messages_that_do_not_decode() {
         .send(BaseRecord::to(&topic.name).key("k").payload("not an event"))
         .map_err(|(e, _)| e)
         .unwrap();
-    producer.flush(Duration::from_secs(60)).unwrap();
+    // Bounded as every wait here: a produce request that Tansu leaves unanswered is sent
+    // again after librdkafka's 30 s request timeout, which a 60 s bound did not always cover.
+    producer.flush(common::relay::PATIENCE).unwrap();
     assert_eq!(produce(&topic, "binary", &events[1]).status, 0);
 
     let run = consume(&topic, 3, "outbox");

@@ -190,7 +190,9 @@ pub fn produce(brokers: &str, topic: &str, inputs: &[Input]) {
         }
         producer.poll(Duration::ZERO);
     }
-    producer.flush(Duration::from_secs(60)).unwrap();
+    // Bounded as every wait here: a produce request that Tansu leaves unanswered is sent
+    // again after librdkafka's 30 s request timeout, which a 60 s bound did not always cover.
+    producer.flush(crate::common::relay::PATIENCE).unwrap();
 }
 
 /// Creates a topic with `tansu topic create` (Tansu) or on the mock cluster.
