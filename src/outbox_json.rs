@@ -56,6 +56,46 @@ impl<P: ToData> OutboxEvent<P> {
     /// [`ErrorKind::Payload`] when the payload is not a JSON object or one of its members
     /// uses a metadata name.
     pub fn to_message_json(&self) -> Result<Vec<u8>> {
+        self.write_message(time::isoformat(&self.occurred_at).as_bytes())
+    }
+
+    /// Writes the event as [`OutboxEvent::to_message_json`] does, but with `occurred_at` as
+    /// python-outbox-core writes the `datetime` that pydantic reads from `occurred_at`, the
+    /// text the event's time was stored as: `isoformat()` in the offset the text has, with
+    /// `+00:00` for `Z`, and without an offset when the text has none
+    /// (`2025-04-01T00:00:00` stays `2025-04-01T00:00:00`, `2025-04-01 00:00:00.5` becomes
+    /// `2025-04-01T00:00:00.500000`). What python-outbox-core's publisher sends for an event
+    /// read from a table, where `to_message_json` writes every time in UTC.
+    ///
+    /// Two cases differ from Python, which cannot hold them: a time with nanoseconds keeps
+    /// 9 fraction digits (pydantic cuts them to 6), and a leap second is written as second
+    /// 60 (pydantic refuses it).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Invalid`] on field `occurred_at` when `occurred_at` is not a timestamp
+    /// (RFC 3339, with or without an offset) or not the event's instant; then as
+    /// [`OutboxEvent::to_message_json`].
+    pub fn to_message_json_with_occurred_at(&self, occurred_at: &str) -> Result<Vec<u8>> {
+        let (instant, offset) =
+            time::parse_with_offset(occurred_at, true).map_err(|e| e.field("occurred_at"))?;
+        let stamp = time::isoformat_in(&instant, offset)
+            .filter(|_| instant == self.occurred_at)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "{} is not the event's time, {}",
+                        quote(occurred_at),
+                        String::from_utf8_lossy(time::canonical(&self.occurred_at).as_bytes())
+                    ),
+                )
+                .field("occurred_at")
+            })?;
+        self.write_message(stamp.as_bytes())
+    }
+
+    /// The `to_message()` object with `occurred_at` written as `occurred_at`.
+    fn write_message(&self, occurred_at: &[u8]) -> Result<Vec<u8>> {
         let data = self.payload.to_data()?;
         let Some(Data::Json(raw)) = &data else {
             return Err(Error::new(
@@ -103,7 +143,7 @@ impl<P: ToData> OutboxEvent<P> {
         out.extend_from_slice(b",\"aggregate_id\":");
         write_str(&mut out, &self.aggregate_id);
         out.extend_from_slice(b",\"occurred_at\":\"");
-        out.extend_from_slice(time::isoformat(&self.occurred_at).as_bytes());
+        out.extend_from_slice(occurred_at);
         out.extend_from_slice(b"\",\"source\":");
         write_str(&mut out, &self.source);
         out.extend_from_slice(b",\"data_version\":");

@@ -385,3 +385,125 @@ fn payload_nested_one_hundred_thousand_levels() {
     let back = OutboxEvent::<Payload>::from_message_json(&line).unwrap();
     assert_eq!(back, event);
 }
+
+/// RFC 3339's own example of a leap second, `1990-12-31T15:59:60-08:00`, was published as
+/// `23:59:59Z` (the leap second lost moving it to UTC) while `1990-12-31T23:59:60Z` was kept:
+/// one instant, two results. Every reader now gives `23:59:60Z` for it, whatever the offset
+/// it is written in, and every writer gives it back as second 60.
+#[test]
+fn a_leap_second_is_one_instant_in_every_offset() {
+    use outbox_cloudevents::{Encoder, OutboxEvent, Payload, Profile};
+    let forms = [
+        "1990-12-31T23:59:60Z",
+        "1990-12-31T15:59:60-08:00",
+        "1991-01-01T00:29:60+00:30",
+        "1990-12-31T23:59:60",
+        "1990-12-31 23:59:60+00:00",
+    ];
+    let events: Vec<_> = forms
+        .iter()
+        .map(|at| OutboxEvent::<Payload>::from_message_json(outbox_json(at).as_bytes()).unwrap())
+        .collect();
+    for (at, event) in forms.iter().zip(&events) {
+        assert_eq!(event, &events[0], "{at}");
+        let wire = event.to_wire(&Profile::Canonical).unwrap();
+        assert_eq!(time_json(&wire), "1990-12-31T23:59:60Z", "{at}");
+        let json = String::from_utf8(event.to_message_json().unwrap()).unwrap();
+        assert!(
+            json.contains(r#""occurred_at":"1990-12-31T23:59:60+00:00""#),
+            "{at}: {json}"
+        );
+    }
+    // The same from a CloudEvent's `time`, in the JSON format and in a `ce_time` header.
+    for at in &forms[..3] {
+        let json =
+            format!(r#"{{"specversion":"1.0","id":"a","source":"s","type":"t","time":"{at}"}}"#);
+        let event = WireEvent::from_json(json.as_bytes()).unwrap();
+        assert_eq!(time_json(&event), "1990-12-31T23:59:60Z", "{at}");
+        let mut message = binary(b"application/json", b"{}");
+        message.headers.push(Header::new("ce_time", *at));
+        let event = decode(&message.as_ref()).unwrap();
+        assert_eq!(time_json(&event), "1990-12-31T23:59:60Z", "{at}");
+    }
+    // The round-trip laws hold for it: through `cloudevents::Event`, and on Kafka in both
+    // modes and both profiles.
+    for profile in [Profile::Canonical, Profile::python_outbox_core()] {
+        let cloudevent = events[1].to_cloudevent(&profile).unwrap();
+        let back = OutboxEvent::<Payload>::from_cloudevent(&cloudevent, &profile).unwrap();
+        assert_eq!(back, events[0], "{profile:?}");
+    }
+    for mode in [Mode::Binary, Mode::Structured] {
+        for profile in [Profile::Canonical, Profile::python_outbox_core()] {
+            let message = Encoder::new(mode).profile(profile.clone()).encode(&events[1]).unwrap();
+            let time = match mode {
+                Mode::Binary => message
+                    .headers
+                    .iter()
+                    .find(|h| h.name == b"ce_time".as_slice())
+                    .and_then(|h| h.value.clone())
+                    .unwrap(),
+                Mode::Structured => message.value.clone().unwrap(),
+            };
+            let leap: &[u8] = match profile {
+                Profile::Canonical => b"1990-12-31T23:59:60Z",
+                _ => b"1990-12-31T23:59:60+00:00",
+            };
+            assert!(
+                time.windows(leap.len()).any(|w| w == leap),
+                "{mode:?} {profile:?}: {}",
+                String::from_utf8_lossy(&time)
+            );
+            let back = OutboxEvent::<Payload>::from_message(&message.as_ref(), &profile).unwrap();
+            assert_eq!(back, events[0], "{mode:?} {profile:?}");
+        }
+    }
+}
+
+/// The `time` member of the event's JSON event format.
+fn time_json(event: &WireEvent<'_>) -> String {
+    let json: serde_json::Value = serde_json::from_slice(&event.to_json()).unwrap();
+    json["time"].as_str().unwrap().to_owned()
+}
+
+/// Second 60 was taken at any minute (`2024-05-01T10:30:60Z` read as 10:30:59 and a
+/// second). A leap second only ever comes at 23:59:60 UTC: second 60 at any other minute of
+/// UTC, after the offset, is refused by every reader, naming the field or attribute.
+#[test]
+fn second_60_other_than_at_23_59_utc_is_refused() {
+    use outbox_cloudevents::{OutboxEvent, Payload};
+    for at in [
+        "2024-05-01T10:30:60Z",
+        "1990-12-31T23:59:60-08:00",
+        "1990-12-31T15:58:60-08:00",
+        "1990-12-31T23:58:60",
+    ] {
+        let error = OutboxEvent::<Payload>::from_message_json(outbox_json(at).as_bytes())
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Invalid, "{at}");
+        assert_eq!(error.name(), Some("occurred_at"), "{at}");
+        assert!(error.to_string().contains(at), "{error}");
+        assert!(
+            error.to_string().contains("a leap second is only ever 23:59:60 UTC"),
+            "{error}"
+        );
+        // A CloudEvent's `time` needs an offset.
+        if at.len() > 19 {
+            let json = format!(
+                r#"{{"specversion":"1.0","id":"a","source":"s","type":"t","time":"{at}"}}"#
+            );
+            let error = WireEvent::from_json(json.as_bytes()).unwrap_err();
+            assert_eq!(error.name(), Some("time"), "{at}");
+            assert!(error.to_string().contains("leap second"), "{error}");
+
+            let mut message = binary(b"application/json", b"{}");
+            message.headers.push(Header::new("ce_time", at));
+            let error = decode(&message.as_ref()).unwrap_err();
+            assert_eq!(
+                error.location(),
+                Some(&Location::Header("ce_time".into())),
+                "{at}"
+            );
+            assert!(error.to_string().contains("leap second"), "{error}");
+        }
+    }
+}
