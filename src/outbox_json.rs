@@ -534,6 +534,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_stored_time_is_written_as_python_writes_it_and_must_be_the_events() {
+        let message = |at: &str| {
+            format!(
+                r#"{{"event_id":"3f2c1a9e-8b7d-4c6e-9a5f-1b2c3d4e5f01","event_type":"com.a.b","aggregate_id":"a","occurred_at":"{at}","source":"s","data_version":"1.0","correlation_id":null,"causation_id":null}}"#
+            )
+        };
+        let event = OutboxEvent::<crate::Payload>::from_message_json(
+            message("2025-04-01T00:00:00").as_bytes(),
+        )
+        .unwrap();
+        let naive = event
+            .to_message_json_with_occurred_at("2025-04-01T00:00:00")
+            .unwrap();
+        assert_eq!(naive, message("2025-04-01T00:00:00").as_bytes());
+        let utc = event.to_message_json().unwrap();
+        assert_eq!(utc, message("2025-04-01T00:00:00+00:00").as_bytes());
+        let other = event
+            .to_message_json_with_occurred_at("2025-04-01T00:00:00+02:00")
+            .unwrap_err();
+        assert_eq!(other.name(), Some("occurred_at"));
+        assert!(
+            other.to_string().contains("not the event's time"),
+            "{other}"
+        );
+        let bad = event
+            .to_message_json_with_occurred_at("yesterday")
+            .unwrap_err();
+        assert_eq!(bad.name(), Some("occurred_at"));
+    }
+
+    #[test]
     fn a_metadata_name_is_found_however_the_payload_is_written() {
         for (payload, clash) in [
             (r#"{"event_id":1}"#, Some("event_id")),

@@ -291,16 +291,28 @@ pub(crate) fn isoformat_in(time: &DateTime<Utc>, offset: Option<i32>) -> Option<
     // A leap second is moved as second 59 and made second 60 again in the local time.
     let nanos = utc.nanosecond();
     let leap = nanos >= 1_000_000_000;
-    let utc = if leap { utc.with_nanosecond(nanos - 1_000_000_000)? } else { utc };
+    let utc = if leap {
+        utc.with_nanosecond(nanos - 1_000_000_000)?
+    } else {
+        utc
+    };
     let local = utc.checked_add_signed(TimeDelta::seconds(i64::from(seconds)))?;
-    let local = if leap { local.with_nanosecond(nanos)? } else { local };
+    let local = if leap {
+        local.with_nanosecond(nanos)?
+    } else {
+        local
+    };
     let magnitude = seconds.unsigned_abs();
     let (hours, minutes) = (magnitude / 3600, magnitude % 3600 / 60);
     let two = |n: u32| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
     let [h1, h2] = two(hours);
     let [m1, m2] = two(minutes);
     let sign = if seconds < 0 { b'-' } else { b'+' };
-    Some(write(local, Fraction::Python, &[sign, h1, h2, b':', m1, m2]))
+    Some(write(
+        local,
+        Fraction::Python,
+        &[sign, h1, h2, b':', m1, m2],
+    ))
 }
 
 #[cfg(test)]
@@ -394,8 +406,14 @@ mod tests {
             ("2025-04-01T00:00:00.000000", "2025-04-01T00:00:00"),
             ("2025-04-01T00:00:00+23:59", "2025-04-01T00:00:00+23:59"),
             // Where Python cannot follow: nanoseconds are kept, and so is a leap second.
-            ("2025-04-01T00:00:00.123456789Z", "2025-04-01T00:00:00.123456789+00:00"),
-            ("1990-12-31T15:59:60.5-08:00", "1990-12-31T15:59:60.500000-08:00"),
+            (
+                "2025-04-01T00:00:00.123456789Z",
+                "2025-04-01T00:00:00.123456789+00:00",
+            ),
+            (
+                "1990-12-31T15:59:60.5-08:00",
+                "1990-12-31T15:59:60.500000-08:00",
+            ),
         ] {
             assert_eq!(as_written(text), python, "{text}");
         }
@@ -410,7 +428,10 @@ mod tests {
         ] {
             assert_eq!(at(text), "1990-12-31T23:59:60Z", "{text}");
         }
-        assert_eq!(at("1990-12-31T15:59:60.25-08:00"), "1990-12-31T23:59:60.250Z");
+        assert_eq!(
+            at("1990-12-31T15:59:60.25-08:00"),
+            "1990-12-31T23:59:60.250Z"
+        );
         for text in [
             "2024-05-01T10:30:60Z",
             "1990-12-31T23:59:60-08:00",
@@ -418,11 +439,16 @@ mod tests {
         ] {
             let error = parse(text, true).unwrap_err();
             assert!(
-                error.to_string().contains("a leap second is only ever 23:59:60 UTC"),
+                error
+                    .to_string()
+                    .contains("a leap second is only ever 23:59:60 UTC"),
                 "{text}: {error}"
             );
         }
         let error = parse("1990-12-31T15:58:60-08:00", true).unwrap_err();
-        assert!(error.to_string().contains("second 60 at 23:58 UTC"), "{error}");
+        assert!(
+            error.to_string().contains("second 60 at 23:58 UTC"),
+            "{error}"
+        );
     }
 }

@@ -434,7 +434,10 @@ fn a_leap_second_is_one_instant_in_every_offset() {
     }
     for mode in [Mode::Binary, Mode::Structured] {
         for profile in [Profile::Canonical, Profile::python_outbox_core()] {
-            let message = Encoder::new(mode).profile(profile.clone()).encode(&events[1]).unwrap();
+            let message = Encoder::new(mode)
+                .profile(profile.clone())
+                .encode(&events[1])
+                .unwrap();
             let time = match mode {
                 Mode::Binary => message
                     .headers
@@ -477,13 +480,15 @@ fn second_60_other_than_at_23_59_utc_is_refused() {
         "1990-12-31T15:58:60-08:00",
         "1990-12-31T23:58:60",
     ] {
-        let error = OutboxEvent::<Payload>::from_message_json(outbox_json(at).as_bytes())
-            .unwrap_err();
+        let error =
+            OutboxEvent::<Payload>::from_message_json(outbox_json(at).as_bytes()).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Invalid, "{at}");
         assert_eq!(error.name(), Some("occurred_at"), "{at}");
         assert!(error.to_string().contains(at), "{error}");
         assert!(
-            error.to_string().contains("a leap second is only ever 23:59:60 UTC"),
+            error
+                .to_string()
+                .contains("a leap second is only ever 23:59:60 UTC"),
             "{error}"
         );
         // A CloudEvent's `time` needs an offset.

@@ -272,3 +272,77 @@ fn rows_python_outbox_core_wrote_reach_the_python_and_javascript_sdks_intact() {
         assert_eq!(event.len(), w.message.len(), "{}", w.id());
     }
 }
+
+/// `--mode outbox-json` wrote a naive `occurred_at` (`2025-04-01T00:00:00`, as Python's
+/// `datetime.utcnow()` gives it) as `2025-04-01T00:00:00+00:00`, and every other offset in
+/// UTC, where python-outbox-core's own publisher, reading the same SQLite rows, sends the time
+/// as pydantic reads it from the text: naive stays naive, an offset stays as written. The
+/// relay now sends the same `to_message()` object as that publisher, run here for real on the
+/// same file (`scripts/relay/python_outbox_core_sqlite_publisher.py`).
+#[test]
+fn sqlite_outbox_json_sends_the_naive_time_python_outbox_core_sends() {
+    setup_peers();
+    let db = Db::sqlite();
+    let times = [
+        "2025-04-01T00:00:00",
+        "2025-04-01 00:00:00.5",
+        "2025-04-01T00:00:00.123456",
+        "2025-04-01T00:00:00Z",
+        "2025-04-01T02:00:00+02:00",
+        "2025-04-01T00:00:00-00:00",
+        "2025-03-31T14:15:00.250-09:45",
+    ];
+    let mut sql = String::new();
+    for (i, time) in times.iter().enumerate() {
+        let key = if i == 1 { "'tenant-1'" } else { "NULL" };
+        sql.push_str(&format!(
+            "insert into outbox_events (event_id, event_type, aggregate_id, occurred_at, source, \
+             partition_key, payload) values ('3f2c1a9e-8b7d-4c6e-9a5f-1b2c3d4e5f{i:02}', \
+             'com.example.order.placed', 'order-{i}', '{time}', 'order-service', {key}, \
+             '{{\"total\": 12.5, \"n\": {i}}}');"
+        ));
+    }
+    db.execute(&sql);
+    let Db::Sqlite { path, .. } = &db else {
+        unreachable!()
+    };
+    let python = run_peer(
+        {
+            let mut c = python("scripts/relay/python_outbox_core_sqlite_publisher.py");
+            c.arg(path);
+            c
+        },
+        "",
+    );
+    assert_eq!(python.len(), times.len());
+
+    let run = common::outbox_ce(
+        &[
+            "relay",
+            "run",
+            "--db",
+            &db.url(),
+            "--to",
+            "stdout",
+            "--once",
+            "--mode",
+            "outbox-json",
+        ],
+        None,
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let relay: Vec<Value> = run
+        .lines()
+        .iter()
+        .map(|line| {
+            let record: Value = serde_json::from_str(line).unwrap();
+            serde_json::from_str(record["value"].as_str().unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(relay.len(), times.len(), "{}", run.stdout);
+    for ((time, ours), theirs) in times.iter().zip(&relay).zip(&python) {
+        assert_eq!(ours["occurred_at"], theirs["occurred_at"], "{time}");
+        assert_eq!(ours, theirs, "{time}");
+    }
+    assert_eq!(relay[0]["occurred_at"], "2025-04-01T00:00:00");
+}

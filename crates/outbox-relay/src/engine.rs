@@ -539,10 +539,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
                 dead_letter_message(&entry.row, &self.table, error),
             ),
             None => {
-                let encoded = entry
-                    .row
-                    .event(&self.table)
-                    .and_then(|e| self.encoder.encode(&e).map_err(|e| e.to_string()));
+                let encoded = self.encoder.encode_row(&entry.row, &self.table);
                 match encoded {
                     Ok(message) => (Target::Main, message),
                     Err(error) => {

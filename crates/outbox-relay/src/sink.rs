@@ -7,6 +7,9 @@ use std::str::FromStr;
 
 use outbox_cloudevents::{Encoder, Message, Mode, OutboxEvent, Payload, Profile};
 
+use crate::schema::Table;
+use crate::source::Row;
+
 /// What a row becomes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputMode {
@@ -71,14 +74,61 @@ impl MessageEncoder {
     /// The library's error when the event cannot be written in this mode (for example a
     /// payload that is not a JSON object in `outbox-json` or the python-outbox-core profile).
     pub fn encode(&self, event: &OutboxEvent<Payload>) -> outbox_cloudevents::Result<Message> {
+        self.encode_stored(event, None)
+    }
+
+    /// The message for `event`, read from a row or a message where its `occurred_at` was
+    /// stored as the text `occurred_at`. In `outbox-json` mode that time is written as
+    /// python-outbox-core's publisher writes the `datetime` it reads from that text: in the
+    /// text's own offset (`+00:00` for `Z`), and without an offset when the text has none
+    /// (`OutboxEvent::to_message_json_with_occurred_at`). The CloudEvents modes write every
+    /// time in UTC, whatever the text.
+    ///
+    /// # Errors
+    /// As [`MessageEncoder::encode`]; and the library's error when `occurred_at` is not the
+    /// event's time.
+    pub fn encode_stored(
+        &self,
+        event: &OutboxEvent<Payload>,
+        occurred_at: Option<&str>,
+    ) -> outbox_cloudevents::Result<Message> {
         match self.mode {
             OutputMode::OutboxJson => Ok(Message {
                 key: Some(event.partition_key().as_bytes().to_vec()),
                 headers: Vec::new(),
-                value: Some(event.to_message_json()?),
+                value: Some(match occurred_at {
+                    Some(text) => event.to_message_json_with_occurred_at(text)?,
+                    None => event.to_message_json()?,
+                }),
             }),
             OutputMode::Binary | OutputMode::Structured => self.encoder.encode(event),
         }
+    }
+
+    /// The message for the event `row` holds ([`Row::event`]), its `occurred_at` written from
+    /// the text the row stores ([`MessageEncoder::encode_stored`]).
+    ///
+    /// # Errors
+    /// The text [`Row::event`] fails with, or the library's error for an event this mode
+    /// cannot carry.
+    pub fn encode_row(&self, row: &Row, table: &Table) -> Result<Message, String> {
+        let event = row.event(table)?;
+        let stored = match self.mode {
+            OutputMode::OutboxJson => row.stored_occurred_at(),
+            OutputMode::Binary | OutputMode::Structured => None,
+        };
+        self.encode_stored(&event, stored.as_deref())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The text of the `occurred_at` member of a `to_message()` object; `None` when `json` is not
+/// an object with a string there (the library's reader then says what is wrong).
+pub(crate) fn occurred_at_member(json: &[u8]) -> Option<String> {
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(json).ok()?;
+    match object.get("occurred_at")? {
+        serde_json::Value::String(text) => Some(text.clone()),
+        _ => None,
     }
 }
 

@@ -174,6 +174,15 @@ impl Row {
         Ok(event)
     }
 
+    /// The text the row stores its `occurred_at` as: the column's text, or the member of the
+    /// message column's object.
+    pub fn stored_occurred_at(&self) -> Option<Cow<'_, str>> {
+        match &self.fields.message {
+            Some(message) => crate::sink::occurred_at_member(message.as_bytes()).map(Cow::Owned),
+            None => self.fields.occurred_at.as_deref().map(Cow::Borrowed),
+        }
+    }
+
     /// The outbox event the row holds, checked by the library: the same rules and the same
     /// error text as `outbox-ce encode` applies to a `to_message()` line.
     ///

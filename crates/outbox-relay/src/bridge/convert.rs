@@ -122,7 +122,11 @@ impl Converter {
                 };
                 ConvertError::new(format!("{what}{e}"))
             })?;
-            self.events.encode(&event)?
+            // Only `outbox-json` output writes the time as the input stored it.
+            let stored = (self.mode == OutputMode::OutboxJson)
+                .then(|| crate::sink::occurred_at_member(value))
+                .flatten();
+            self.events.encode_stored(&event, stored.as_deref())?
         };
         if let Some(key) = message.key {
             out.key = Some(key.to_vec());
@@ -264,6 +268,40 @@ mod tests {
         assert_eq!(back.value.as_deref(), Some(TO_MESSAGE.as_bytes()));
         assert_eq!(back.key.as_deref(), Some(&b"tenant-1"[..]));
         assert_eq!(back.headers.len(), 1, "{:?}", back.headers);
+    }
+
+    /// A publisher message with a naive `occurred_at` came out of an `outbox-json` bridge with
+    /// `+00:00` added; the time is now sent as the input had it, as python-outbox-core's
+    /// publisher would send it again. The CloudEvents modes still write it in UTC.
+    #[test]
+    fn outbox_json_to_outbox_json_keeps_a_naive_time() {
+        for (time, cloudevent) in [
+            ("2024-05-06T07:08:09", "2024-05-06T07:08:09Z"),
+            ("2024-05-06T09:08:09.5+02:00", "2024-05-06T07:08:09.500Z"),
+        ] {
+            let text = TO_MESSAGE.replace("2024-05-06T07:08:09.123456+00:00", time);
+            let input = MessageRef {
+                key: None,
+                headers: Vec::new().into(),
+                value: Some(text.as_bytes()),
+            };
+            let out = Converter::new(
+                InputFormat::Auto,
+                OutputMode::OutboxJson,
+                Profile::Canonical,
+            )
+            .convert(&input)
+            .unwrap();
+            let python = time.replace(".5+", ".500000+");
+            assert_eq!(
+                out.value.as_deref(),
+                Some(text.replace(time, &python).as_bytes())
+            );
+            let binary = Converter::new(InputFormat::Auto, OutputMode::Binary, Profile::Canonical)
+                .convert(&input)
+                .unwrap();
+            assert_eq!(binary.header("ce_time"), Some(cloudevent.as_bytes()));
+        }
     }
 
     #[test]
