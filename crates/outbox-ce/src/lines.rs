@@ -17,6 +17,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Stdout, Wri
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 const BUFFER: usize = 64 * 1024;
 /// Progress is shown on a terminal every this many lines in.
@@ -47,22 +48,45 @@ pub fn open_unbuffered(path: Option<&Path>) -> io::Result<Box<dyn Read + Send>> 
     })
 }
 
-/// Whether standard stream `fd` was closed when the process started. The Rust runtime
-/// reopens a closed descriptor 0, 1 or 2 on `/dev/null`, for reading and writing, before
-/// `main` runs, so that reading gives an empty file and writing goes nowhere without an
-/// error; a redirection to `/dev/null` opens it for reading or for writing only. Told
-/// apart through `/proc` on Linux; elsewhere nothing is taken as closed.
+/// Whether standard stream `fd` (0, 1 or 2) was closed when the process started.
+///
+/// The Rust runtime reopens a closed descriptor 0, 1 or 2 on `/dev/null`, for reading and
+/// writing, before `main` runs; by then a closed stream looks just like `1<>/dev/null`,
+/// which is how Python's `subprocess.DEVNULL` and systemd's `StandardOutput=null` hand over
+/// a stream to throw away. So the descriptors are looked at earlier, by [`probe_at_start`]:
+/// only one that did not exist at all (`EBADF`) is closed. Elsewhere than on Linux nothing
+/// is taken as closed. A closed standard error is no error of its own: the reports go
+/// nowhere and the exit status still tells.
 pub fn closed_at_start(fd: u8) -> bool {
-    const ACCESS_MODE: u32 = 0o3;
-    const READ_WRITE: u32 = 0o2;
-    let null = std::fs::read_link(format!("/proc/self/fd/{fd}"))
-        .is_ok_and(|target| target == Path::new("/dev/null"));
-    null && std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).is_ok_and(|info| {
-        info.lines()
-            .find_map(|l| l.strip_prefix("flags:"))
-            .and_then(|flags| u32::from_str_radix(flags.trim(), 8).ok())
-            .is_some_and(|flags| flags & ACCESS_MODE == READ_WRITE)
-    })
+    CLOSED_AT_START.load(Ordering::Relaxed) & (1 << fd) != 0
+}
+
+/// Bit `fd` set: standard stream `fd` was closed when the process started. Written once,
+/// before `main`.
+static CLOSED_AT_START: AtomicU8 = AtomicU8::new(0);
+
+/// Runs [`probe_at_start`] as the C library starts the program, before the Rust runtime
+/// reopens closed standard streams.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static PROBE_AT_START: extern "C" fn() = probe_at_start;
+
+/// Records in [`CLOSED_AT_START`] which of descriptors 0, 1 and 2 are not open.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+extern "C" fn probe_at_start() {
+    let mut closed = 0;
+    for fd in 0..3 {
+        // SAFETY: `F_GETFD` reads the descriptor's flags and changes nothing; on a
+        // descriptor that is not open it fails with `EBADF`.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::EBADF) {
+            closed |= 1 << fd;
+        }
+    }
+    CLOSED_AT_START.store(closed, Ordering::Relaxed);
 }
 
 /// Reads one line into `buffer` (cleared first), terminator included, keeping at most

@@ -323,6 +323,15 @@ fn prepare(sub: Sub, args: Args) -> Result<Job, String> {
 }
 
 impl Job {
+    /// Whether the command's output is standard output.
+    fn writes_to_stdout(&self) -> bool {
+        match self {
+            Job::Schema(..) | Job::Status(..) => true,
+            Job::Init(..) => false,
+            Job::Run(options) => matches!(options.destination, Destination::Stdout(_)),
+        }
+    }
+
     fn run(self) -> ExitCode {
         let name = match &self {
             Job::Init(..) => "init",
@@ -330,6 +339,14 @@ impl Job {
             Job::Status(..) => "status",
             Job::Run(_) => "run",
         };
+        if self.writes_to_stdout() && crate::lines::closed_at_start(1) {
+            // Checked before the database is opened: nothing is read or marked.
+            let _ = writeln!(
+                io::stderr(),
+                "outbox-ce relay {name}: standard output is closed, so the output would go nowhere"
+            );
+            return ExitCode::from(1);
+        }
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

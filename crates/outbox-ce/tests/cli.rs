@@ -712,6 +712,96 @@ fn a_closed_standard_output_or_input_is_an_error() {
     assert_eq!(run.stderr, "encode: 0 in, 0 out, 0 failed\n");
 }
 
+/// `/dev/null` opened for reading and writing, as `1<>/dev/null`.
+fn dev_null_read_write() -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .unwrap()
+}
+
+/// `encode … 1<>/dev/null` exited 2, "standard output is closed": a stream on `/dev/null`
+/// open for reading and writing was taken for one the Rust runtime had reopened, which is
+/// how Python's `subprocess.DEVNULL` and systemd's `StandardOutput=null` hand it over. Only
+/// a stream closed when the program starts is closed now; the same for standard input, and
+/// for the relay's `--to stdout`.
+#[test]
+fn standard_streams_on_dev_null_open_read_write_are_not_closed() {
+    let file = "fixtures/python-outbox-core/events.jsonl";
+    let output = Command::new(env!("CARGO_BIN_EXE_outbox-ce"))
+        .args(["encode", "--mode", "binary", file])
+        .current_dir(common::ROOT)
+        .stdin(dev_null_read_write())
+        .stdout(dev_null_read_write())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "encode: 5 in, 5 out, 0 failed\n");
+    let output = Command::new(env!("CARGO_BIN_EXE_outbox-ce"))
+        .args(["decode"])
+        .stdin(dev_null_read_write())
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "decode: 0 in, 0 out, 0 failed\n");
+
+    // Python's own subprocess.DEVNULL, for every stream.
+    let script = "import subprocess, sys\n\
+        r = subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, \
+        stderr=subprocess.PIPE)\n\
+        sys.stdout.write(f'{r.returncode} {r.stderr.decode()}')";
+    let output = Command::new("python3")
+        .args(["-c", script, env!("CARGO_BIN_EXE_outbox-ce")])
+        .args(["encode", "--mode", "structured", file])
+        .current_dir(common::ROOT)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "0 encode: 5 in, 5 out, 0 failed\n",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // The relay writes to it and marks its rows; with standard output closed it touches none.
+    let db = common::relay::Db::sqlite();
+    db.insert(0..3, 2);
+    let run = with_shell(
+        &format!("relay run --db {} --to stdout --once", db.url()),
+        ">&-",
+    );
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        "outbox-ce relay run: standard output is closed, so the output would go nowhere\n"
+    );
+    assert_eq!(db.published(), 0);
+    let output = Command::new(env!("CARGO_BIN_EXE_outbox-ce"))
+        .args([
+            "relay",
+            "run",
+            "--db",
+            &db.url(),
+            "--to",
+            "stdout",
+            "--once",
+        ])
+        .stdout(dev_null_read_write())
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(db.published(), 3);
+}
+
 /// `--timeout 4294967.296` gave up after 0.09 s: librdkafka's milliseconds wrapped past 32
 /// bits. A timeout beyond what librdkafka takes is a usage error.
 #[test]
