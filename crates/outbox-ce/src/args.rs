@@ -77,6 +77,9 @@ impl fmt::Display for UsageError {
     }
 }
 
+/// What `--version` prints, for every command.
+pub const VERSION: &str = concat!("outbox-ce ", env!("CARGO_PKG_VERSION"), "\n");
+
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest timeout librdkafka takes: its timeouts are milliseconds in a C `int`.
@@ -213,6 +216,7 @@ fn parse_command(command: Command, parser: &mut lexopt::Parser) -> Result<Parsed
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Short('h') | Long("help") => return Ok(Parsed::Help(command.help())),
+            Short('V') | Long("version") => return Ok(Parsed::Version),
             Short('q') | Long("quiet") => options.quiet = true,
             Long(name) => {
                 let Some(&name) = command.options().iter().find(|o| **o == name) else {
@@ -338,9 +342,10 @@ A line longer than --max-line-bytes (default 1048576, 1 MiB) is that line's erro
 is skipped without being held in memory.
 
 Exit status: 0 when every line went through, 1 when a line failed, 2 for a usage error
-or when the run could not go on or could not finish: an unreadable file, a closed
-standard input or output, a broker that cannot be reached or stops answering, a
-`consume` that could not read as far as it set out to.
+or when the run could not go on or could not finish: an unreadable file, a standard
+input or output closed as the program starts (`/dev/null` is open, not closed), a
+broker that cannot be reached or stops answering, a `consume` that could not read as
+far as it set out to.
 
 Options:
   -h, --help     this help; `outbox-ce <COMMAND> --help` for a command's options
@@ -363,9 +368,11 @@ Options:
                      structured: the whole CloudEvent in the JSON event format as the value
   --profile PROFILE  canonical (the default) or python-outbox-core (what that package's
                      CloudEventsFormatter writes)
-  --max-line-bytes N refuse lines longer than N bytes (default 1048576, 1 MiB)
+  --max-line-bytes N
+                     refuse lines longer than N bytes (default 1048576, 1 MiB)
   -q, --quiet        no count at the end
   -h, --help         this help
+  -V, --version      the version
 
 FILE is JSON Lines; `-` or none reads standard input.
 
@@ -387,9 +394,11 @@ Options:
                      cloudevent: the CloudEvents JSON event format
   --profile PROFILE  how CloudEvents map to outbox events: canonical (the default) or
                      python-outbox-core
-  --max-line-bytes N refuse lines longer than N bytes (default 1048576, 1 MiB)
+  --max-line-bytes N
+                     refuse lines longer than N bytes (default 1048576, 1 MiB)
   -q, --quiet        no count at the end
   -h, --help         this help
+  -V, --version      the version
 
 FILE is JSON Lines; `-` or none reads standard input.
 
@@ -408,9 +417,11 @@ and writes CloudEvents in the JSON event format; with --to outbox, the other way
 Options:
   --to TARGET        cloudevent or outbox: what to write
   --profile PROFILE  canonical (the default) or python-outbox-core
-  --max-line-bytes N refuse lines longer than N bytes (default 1048576, 1 MiB)
+  --max-line-bytes N
+                     refuse lines longer than N bytes (default 1048576, 1 MiB)
   -q, --quiet        no count at the end
   -h, --help         this help
+  -V, --version      the version
 
 FILE is JSON Lines; `-` or none reads standard input.
 
@@ -439,9 +450,11 @@ Options:
                      the messages not yet delivered are reported and the exit status
                      is 2. A message reported after a timeout may still have been
                      delivered, and its error says so.
-  --max-line-bytes N refuse lines longer than N bytes (default 1048576, 1 MiB)
+  --max-line-bytes N
+                     refuse lines longer than N bytes (default 1048576, 1 MiB)
   -q, --quiet        no count at the end
   -h, --help         this help
+  -V, --version      the version
 
 FILE is JSON Lines; `-` or none reads standard input.
 
@@ -472,7 +485,30 @@ Options:
   --profile PROFILE  canonical (the default) or python-outbox-core, for --to outbox
   -q, --quiet        no count at the end
   -h, --help         this help
+  -V, --version      the version
 
 Example:
   outbox-ce consume --brokers 127.0.0.1:9092 --topic events --max 5 --to cloudevent
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every option the parser takes is in the command's help, and nothing else.
+    #[test]
+    fn each_commands_help_lists_the_options_it_takes() {
+        for command in [
+            Command::Encode,
+            Command::Decode,
+            Command::Convert,
+            Command::Produce,
+            Command::Consume,
+        ] {
+            let mut options = command.options().to_vec();
+            options.push("quiet");
+            crate::help_test::assert_lists(command.name(), command.help(), &options);
+        }
+        crate::help_test::assert_lists("outbox-ce", PROGRAM_HELP, &[]);
+    }
+}

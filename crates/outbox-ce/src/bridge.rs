@@ -13,6 +13,7 @@ use outbox_relay::{LogFormat, OutputMode};
 
 enum Parsed {
     Help,
+    Version,
     Run(Box<BridgeOptions>),
 }
 
@@ -22,6 +23,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let options = match parse(args) {
         Ok(Parsed::Help) => {
             let _ = io::stdout().write_all(HELP.as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version) => {
+            let _ = io::stdout().write_all(crate::args::VERSION.as_bytes());
             return ExitCode::SUCCESS;
         }
         Ok(Parsed::Run(options)) => options,
@@ -54,6 +59,28 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }
 }
 
+/// The options with a value the bridge takes (besides these: `--exactly-once`,
+/// `--log-events`, `--help`, `--version`).
+const OPTIONS: &[&str] = &[
+    "brokers",
+    "from-topic",
+    "to-topic",
+    "group",
+    "from",
+    "mode",
+    "profile",
+    "dead-letter-topic",
+    "idle-exit",
+    "metrics-listen",
+    "log-format",
+    "consumer-option",
+    "producer-option",
+];
+
+/// The options without a value the bridge takes, besides `--help` and `--version`.
+#[cfg(test)]
+const SWITCHES: &[&str] = &["exactly-once", "log-events"];
+
 fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
     let mut parser = lexopt::Parser::from_args(args);
     let mut options = BridgeOptions::default();
@@ -61,9 +88,10 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Short('h') | Long("help") => return Ok(Parsed::Help),
+            Short('V') | Long("version") => return Ok(Parsed::Version),
             Long("exactly-once") => options.exactly_once = true,
             Long("log-events") => options.logger.events = true,
-            Long(name) => {
+            Long(name) if OPTIONS.contains(&name) => {
                 let name = name.to_owned();
                 let value = parser
                     .value()
@@ -170,7 +198,8 @@ Options:
                             python-outbox-core publisher messages (value = the to_message()
                             object); cloudevents or outbox-json force one
   --mode MODE               binary (the default), structured, or outbox-json (what
-                            python-outbox-core's publisher sends)
+                            python-outbox-core's publisher sends; a publisher message's
+                            occurred_at goes out as it came)
   --profile PROFILE         canonical (the default) or python-outbox-core
   --dead-letter-topic D     messages that cannot be bridged go here with their key, headers
                             and value plus outbox-error, outbox-source-topic,
@@ -187,6 +216,7 @@ Options:
   --consumer-option K=V     a librdkafka consumer property (repeatable)
   --producer-option K=V     a librdkafka producer property (repeatable)
   -h, --help                this help
+  -V, --version             the version
 
 Without --exactly-once, offsets are committed only for messages whose output (or dead
 letter) the broker acknowledged: at least once; after a crash, what was acknowledged after
@@ -209,8 +239,15 @@ mod tests {
     fn run(args: &[&str]) -> Result<BridgeOptions, String> {
         match parse(args.iter().map(OsString::from))? {
             Parsed::Run(options) => Ok(*options),
-            Parsed::Help => Err("help".to_owned()),
+            Parsed::Help | Parsed::Version => Err("help".to_owned()),
         }
+    }
+
+    /// Every option the parser takes is in the help, and nothing else.
+    #[test]
+    fn the_help_lists_the_options_it_takes() {
+        let options: Vec<&str> = OPTIONS.iter().chain(SWITCHES).copied().collect();
+        crate::help_test::assert_lists("bridge", HELP, &options);
     }
 
     #[test]

@@ -43,7 +43,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Parsed::Version) => {
-            let _ = writeln!(io::stdout(), "outbox-ce {}", env!("CARGO_PKG_VERSION"));
+            let _ = io::stdout().write_all(args::VERSION.as_bytes());
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -132,4 +132,34 @@ fn map_lines(options: &Options, convert: Arc<pipeline::Convert>) -> Result<ExitC
     let mut stream = Stream::new(options.command.name(), options.quiet);
     pipeline::run(input, &mut stream, options.max_line_bytes, convert)?;
     Ok(stream.finish()?)
+}
+
+/// What the help tests of every command share.
+#[cfg(test)]
+pub(crate) mod help_test {
+    use std::collections::BTreeSet;
+
+    /// The long options a help text lists: every `--name` in the option column of a line
+    /// that starts with two spaces and a `-`.
+    pub(crate) fn listed(help: &str) -> BTreeSet<String> {
+        help.lines()
+            .filter_map(|line| line.strip_prefix("  "))
+            .filter(|line| line.starts_with('-'))
+            .flat_map(|line| {
+                let column = line.split("  ").next().unwrap_or_default();
+                column
+                    .split(", ")
+                    .filter_map(|flag| flag.strip_prefix("--"))
+                    .map(|flag| flag.split(' ').next().unwrap_or_default().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Checks that `help` lists exactly `options`, `--help` and `--version`.
+    pub(crate) fn assert_lists(command: &str, help: &str, options: &[&str]) {
+        let mut expected: BTreeSet<String> = options.iter().map(|o| (*o).to_owned()).collect();
+        expected.extend(["help".to_owned(), "version".to_owned()]);
+        assert_eq!(listed(help), expected, "{command} --help:\n{help}");
+    }
 }

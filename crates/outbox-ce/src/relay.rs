@@ -32,15 +32,58 @@ impl Sub {
         }
     }
 
+    /// The options with a value the command takes, besides `--help` and `--version`.
+    fn options(self) -> Vec<&'static str> {
+        let mut options = TABLE_FLAGS.to_vec();
+        if self == Sub::Run {
+            options.extend_from_slice(RUN_FLAGS);
+        }
+        options
+    }
+
+    /// The options without a value the command takes, besides `--help` and `--version`.
+    fn switches(self) -> &'static [&'static str] {
+        match self {
+            Sub::Run => RUN_SWITCHES,
+            Sub::Init | Sub::Schema | Sub::Status => &[],
+        }
+    }
+
     fn help(self) -> String {
         match self {
-            Sub::Init => INIT_HELP.to_owned(),
-            Sub::Schema => SCHEMA_HELP.to_owned(),
-            Sub::Status => STATUS_HELP.to_owned(),
+            Sub::Init => INIT_HELP.replace("SHORT_OPTIONS_HERE", SHORT_OPTIONS),
+            Sub::Schema => SCHEMA_HELP.replace("SHORT_OPTIONS_HERE", SHORT_OPTIONS),
+            Sub::Status => STATUS_HELP.replace("SHORT_OPTIONS_HERE", SHORT_OPTIONS),
             Sub::Run => RUN_HELP.replace("TABLE_OPTIONS_HERE", TABLE_OPTIONS),
         }
     }
 }
+
+/// The options with a value every `relay` command takes.
+const TABLE_FLAGS: [&str; 4] = ["db", "table", "column", "message-column"];
+
+/// The options with a value `relay run` takes besides [`TABLE_FLAGS`].
+const RUN_FLAGS: &[&str] = &[
+    "brokers",
+    "topic",
+    "to",
+    "mode",
+    "profile",
+    "batch-size",
+    "poll-interval",
+    "max-retries",
+    "backoff-multiplier",
+    "dead-letter-topic",
+    "on-failure",
+    "metrics-listen",
+    "shutdown-timeout",
+    "delete-published-after",
+    "log-format",
+    "producer-option",
+];
+
+/// The options without a value `relay run` takes.
+const RUN_SWITCHES: &[&str] = &["once", "log-events"];
 
 /// The options of every `relay` subcommand, as given.
 #[derive(Debug, Default)]
@@ -68,6 +111,7 @@ struct Args {
 
 enum Parsed {
     Help(String),
+    Version,
     Run(Sub, Box<Args>),
 }
 
@@ -76,6 +120,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let (sub, args) = match parse(args) {
         Ok(Parsed::Help(text)) => {
             let _ = io::stdout().write_all(text.as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version) => {
+            let _ = io::stdout().write_all(crate::args::VERSION.as_bytes());
             return ExitCode::SUCCESS;
         }
         Ok(Parsed::Run(sub, args)) => (sub, args),
@@ -104,6 +152,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, (Option<Sub
     let mut parser = lexopt::Parser::from_args(args);
     let sub = match parser.next().map_err(|e| (None, e.to_string()))? {
         Some(Short('h') | Long("help")) | None => return Ok(Parsed::Help(RELAY_HELP.to_owned())),
+        Some(Short('V') | Long("version")) => return Ok(Parsed::Version),
         Some(Value(name)) => match name.to_string_lossy().as_ref() {
             "init" => Sub::Init,
             "schema" => Sub::Schema,
@@ -120,33 +169,14 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, (Option<Sub
     };
     let fail = |m: String| (Some(sub), m);
     let mut args = Args::default();
-    let common = ["db", "table", "column", "message-column"];
-    let run_only = [
-        "brokers",
-        "topic",
-        "to",
-        "mode",
-        "profile",
-        "batch-size",
-        "poll-interval",
-        "max-retries",
-        "backoff-multiplier",
-        "dead-letter-topic",
-        "on-failure",
-        "metrics-listen",
-        "shutdown-timeout",
-        "delete-published-after",
-        "log-format",
-        "producer-option",
-    ];
     while let Some(arg) = parser.next().map_err(|e| fail(e.to_string()))? {
         match arg {
             Short('h') | Long("help") => return Ok(Parsed::Help(sub.help())),
-            Long("once") if sub == Sub::Run => args.once = true,
-            Long("log-events") if sub == Sub::Run => args.log_events = true,
-            Long(name)
-                if common.contains(&name) || (sub == Sub::Run && run_only.contains(&name)) =>
-            {
+            Short('V') | Long("version") => return Ok(Parsed::Version),
+            Long(name) if sub.switches().contains(&name) => {
+                switch(&mut args, name).map_err(|e| fail(format!("--{name}: {e}")))?;
+            }
+            Long(name) if sub.options().contains(&name) => {
                 let name = name.to_owned();
                 let value = parser
                     .value()
@@ -184,6 +214,16 @@ fn number<T: std::str::FromStr>(value: &str, what: &str) -> Result<T, String> {
     value
         .parse()
         .map_err(|_| format!("`{value}` is not {what}"))
+}
+
+/// Sets the option without a value `name`.
+fn switch(args: &mut Args, name: &str) -> Result<(), String> {
+    match name {
+        "once" => args.once = true,
+        "log-events" => args.log_events = true,
+        _ => return Err("not an option of this command".to_owned()),
+    }
+    Ok(())
 }
 
 fn set(args: &mut Args, name: &str, value: &str) -> Result<(), String> {
@@ -437,10 +477,15 @@ Set-up on SQLite, in three commands:
   (your service inserts rows into outbox_events)
   outbox-ce relay run --db sqlite:outbox.db --to stdout --once
 
+Options:
+  -h, --help     this help
+  -V, --version  the version
+
 Run `outbox-ce relay <COMMAND> --help` for a command's options.
 ";
 
 const TABLE_OPTIONS: &str = "\
+Table:
   --db URL                postgres://user:password@host:port/dbname or sqlite:PATH
   --table NAME            the table, `name` or `schema.name` (default outbox_events)
   --column FIELD=COLUMN   read FIELD from COLUMN of an existing table; repeat it or
@@ -450,6 +495,16 @@ const TABLE_OPTIONS: &str = "\
   --message-column NAME   read each event from one JSON column holding
                           python-outbox-core's to_message() object";
 
+/// The options of `init`, `schema` and `status`.
+const SHORT_OPTIONS: &str = "\
+Options:
+  --db URL                postgres://user:password@host:port/dbname or sqlite:PATH
+  --table NAME            the table, `name` or `schema.name` (default outbox_events)
+  --column FIELD=COLUMN   name the columns differently (see `relay run --help`)
+  --message-column NAME   one JSON column holding the to_message() object
+  -h, --help              this help
+  -V, --version           the version";
+
 const INIT_HELP: &str = "\
 outbox-ce relay init: create the outbox table, its indexes and its notify trigger
 
@@ -458,12 +513,7 @@ Usage: outbox-ce relay init --db URL [--table NAME] [--column F=C] [--message-co
 Every statement is idempotent (IF NOT EXISTS, OR REPLACE): running it again changes
 nothing. SQLite: creates the file if needed and turns on write-ahead logging.
 
-Options:
-  --db URL                postgres://user:password@host:port/dbname or sqlite:PATH
-  --table NAME            the table, `name` or `schema.name` (default outbox_events)
-  --column FIELD=COLUMN   name the columns differently (see `relay run --help`)
-  --message-column NAME   one JSON column holding the to_message() object
-  -h, --help              this help
+SHORT_OPTIONS_HERE
 
 Example:
   outbox-ce relay init --db postgres://app:secret@127.0.0.1:5432/app
@@ -475,6 +525,8 @@ outbox-ce relay schema: print the DDL `relay init` runs
 Usage: outbox-ce relay schema --db URL [--table NAME] [--column F=C] [--message-column NAME]
 
 Nothing is opened: the URL only chooses the dialect.
+
+SHORT_OPTIONS_HERE
 
 Example:
   outbox-ce relay schema --db postgres://localhost/app > outbox.sql
@@ -489,6 +541,8 @@ Prints one JSON object: {\"pending\": N, \"published\": N, \"failed\": N,
 \"oldest_pending_age_seconds\": S}. pending = neither published nor failed; failed =
 failed_at set and not published; the age is that of the occurred_at of the first pending
 row in seq order (null when none is pending).
+
+SHORT_OPTIONS_HERE
 
 Example:
   outbox-ce relay status --db sqlite:outbox.db
@@ -517,12 +571,12 @@ Destination:
   --mode MODE             binary (default): CloudEvents attributes in ce_ headers;
                           structured: the CloudEvent as JSON in the value;
                           outbox-json: what python-outbox-core's publisher sends, the
-                          to_message() object as the value, no headers
+                          to_message() object as the value, no headers, occurred_at
+                          as its isoformat() of the stored time (naive stays naive)
   --profile PROFILE       canonical (default) or python-outbox-core
   --producer-option K=V   a librdkafka producer property (repeatable), such as
                           linger.ms=1 or security.protocol=ssl
 
-Table:
 TABLE_OPTIONS_HERE
 
 Running (flags beat OUTBOX_* variables, which beat the defaults):
@@ -548,6 +602,7 @@ Running (flags beat OUTBOX_* variables, which beat the defaults):
   --log-format FORMAT     text (default) or json (python-outbox-core's event names)
   --log-events            also log each published row (outbox.event_published)
   -h, --help              this help
+  -V, --version           the version
 
 DURATION: a number with ms, s, m or h (500ms, 5s, 2m), or plain seconds.
 
@@ -560,3 +615,19 @@ Examples:
   outbox-ce relay run --db postgres://app:secret@127.0.0.1:5432/app \\
       --brokers 127.0.0.1:9092 --topic events --mode binary --metrics-listen 127.0.0.1:9464
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every option the parser takes is in the command's help, and nothing else.
+    #[test]
+    fn each_commands_help_lists_the_options_it_takes() {
+        for sub in [Sub::Init, Sub::Schema, Sub::Status, Sub::Run] {
+            let mut options = sub.options();
+            options.extend_from_slice(sub.switches());
+            crate::help_test::assert_lists(sub.name(), &sub.help(), &options);
+        }
+        crate::help_test::assert_lists("relay", RELAY_HELP, &[]);
+    }
+}

@@ -1013,3 +1013,110 @@ fn a_large_input_comes_out_in_input_order_with_its_errors() {
     assert!(lines.iter().any(|l| l.contains("2024-13-")));
     assert_in_order("decode", &["decode"], &lines, decoded);
 }
+
+/// The commands a help text lists under `Commands:`.
+fn commands_in(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+/// Every command's `--help`, found from the program's own help: `[]` is the program,
+/// `["relay", "run"]` a command of `relay`.
+fn every_help() -> Vec<(Vec<String>, String)> {
+    let mut helps = Vec::new();
+    let mut todo = vec![Vec::<String>::new()];
+    while let Some(path) = todo.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let run = outbox_ce(&args, None);
+        assert_eq!(run.status, 0, "{args:?}: {}", run.stderr);
+        for command in commands_in(&run.stdout) {
+            let mut next = path.clone();
+            next.push(command);
+            todo.push(next);
+        }
+        helps.push((path, run.stdout));
+    }
+    helps
+}
+
+/// The column where the descriptions of a help's options start, checking that they all
+/// start there: each option line (two spaces, a `-`) has its description after a gap of
+/// two spaces or more (or on the next lines), and each line that goes on with a description
+/// starts in that column.
+fn description_column(command: &str, help: &str) -> usize {
+    let mut column = None;
+    let mut in_option = false;
+    for line in help.lines() {
+        let indent = line.len() - line.trim_start().len();
+        // An option and its description, not indented.
+        assert!(
+            !(line.starts_with('-') && line.contains("  ")),
+            "{command}: an option out of its column: `{line}`"
+        );
+        if indent == 2 && line.trim_start().starts_with('-') {
+            in_option = true;
+            let flags = line.trim_start();
+            let Some(gap) = flags.find("  ") else {
+                continue;
+            };
+            let start = 2 + gap + flags[gap..].len() - flags[gap..].trim_start().len();
+            assert_eq!(*column.get_or_insert(start), start, "{command}: `{line}`");
+        } else if in_option && indent > 2 {
+            let start = indent;
+            assert_eq!(*column.get_or_insert(start), start, "{command}: `{line}`");
+        } else {
+            in_option = false;
+        }
+    }
+    column.unwrap_or_else(|| panic!("{command}: no options listed:\n{help}"))
+}
+
+/// `relay run --help` printed `--db` at the start of its line, `relay schema --help` listed
+/// no options, and `--version` worked on the program only. Every command's help, found from
+/// the program's own, lists its options in one column, `--help` and `--version` among them,
+/// and every command takes `--version`, printing what the program prints.
+#[test]
+fn every_commands_help_lists_its_options_aligned_and_takes_version() {
+    let version = outbox_ce(&["--version"], None);
+    assert_eq!(version.status, 0);
+    assert!(
+        version.stdout.starts_with("outbox-ce "),
+        "{}",
+        version.stdout
+    );
+    let helps = every_help();
+    let names: Vec<String> = helps.iter().map(|(path, _)| path.join(" ")).collect();
+    for expected in [
+        "encode",
+        "consume",
+        "relay",
+        "relay run",
+        "relay schema",
+        "bridge",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{names:?}");
+    }
+    for (path, help) in &helps {
+        let command = format!("outbox-ce {}", path.join(" "));
+        description_column(&command, help);
+        for flag in ["--help", "--version"] {
+            assert!(
+                help.lines()
+                    .any(|l| l.starts_with("  ") && l.contains(flag)),
+                "{command}: {flag} not listed:\n{help}"
+            );
+        }
+        for version_flag in ["--version", "-V"] {
+            let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+            args.push(version_flag);
+            let run = outbox_ce(&args, None);
+            assert_eq!(run.status, 0, "{command} {version_flag}: {}", run.stderr);
+            assert_eq!(run.stdout, version.stdout, "{command} {version_flag}");
+        }
+    }
+}
