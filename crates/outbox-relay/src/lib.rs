@@ -140,6 +140,7 @@
 pub mod bridge;
 pub mod config;
 mod engine;
+mod inspect;
 pub mod kafka;
 pub mod observe;
 pub mod postgres;
@@ -153,7 +154,7 @@ pub mod stdout;
 pub use config::{ConfigError, OutboxConfig, Overrides};
 pub use engine::{Engine, EngineOptions, OnFailure, RelayError, Summary};
 pub use observe::{LogFormat, Logger, Metrics};
-pub use relay::{Database, Destination, RelayOptions, init, run, status};
+pub use relay::{Database, Destination, RelayOptions, init, migrate, run, status};
 pub use schema::{Dialect, Field, Table};
 pub use sink::{MessageEncoder, OutputMode, Route, Sink, SinkError, SinkErrorKind};
 pub use source::{Row, Source, SourceError, Status};
