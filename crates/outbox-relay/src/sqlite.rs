@@ -564,7 +564,7 @@ mod tests {
             assert!(!c.db_config(config).unwrap(), "{config:?} is off");
         }
         let sql = Statements::new(&table);
-        let error = c.prepare(&sql.claim).err().expect("the claim is refused");
+        let error = c.prepare(&sql.claim).expect_err("the claim is refused");
         let error = error.to_string();
         assert!(
             error.contains("no such column") && error.contains("origin_misspelt"),
@@ -574,7 +574,7 @@ mod tests {
         missing.map_all("published_at=sent_at").unwrap();
         let sql = Statements::new(&missing);
         for statement in [&sql.mark, &sql.status, &sql.failure] {
-            let error = c.prepare(statement).err().expect("refused");
+            let error = c.prepare(statement).expect_err("refused");
             assert!(error.to_string().contains("sent_at"), "{error}");
         }
         // DDL too: an index on a name that is no column is refused, not built on a string.
