@@ -17,6 +17,7 @@ use outbox_relay::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sub {
     Init,
+    Migrate,
     Schema,
     Status,
     Run,
@@ -26,6 +27,7 @@ impl Sub {
     fn name(self) -> &'static str {
         match self {
             Sub::Init => "init",
+            Sub::Migrate => "migrate",
             Sub::Schema => "schema",
             Sub::Status => "status",
             Sub::Run => "run",
@@ -45,6 +47,7 @@ impl Sub {
     fn switches(self) -> &'static [&'static str] {
         match self {
             Sub::Run => RUN_SWITCHES,
+            Sub::Migrate => &["dry-run"],
             Sub::Init | Sub::Schema | Sub::Status => &[],
         }
     }
@@ -52,6 +55,7 @@ impl Sub {
     fn help(self) -> String {
         match self {
             Sub::Init => INIT_HELP.replace("SHORT_OPTIONS_HERE", SHORT_OPTIONS),
+            Sub::Migrate => MIGRATE_HELP.to_owned(),
             Sub::Schema => SCHEMA_HELP.replace("SHORT_OPTIONS_HERE", SHORT_OPTIONS),
             Sub::Status => STATUS_HELP.replace("SHORT_OPTIONS_HERE", SHORT_OPTIONS),
             Sub::Run => RUN_HELP.replace("TABLE_OPTIONS_HERE", TABLE_OPTIONS),
@@ -98,6 +102,7 @@ struct Args {
     mode: Option<OutputMode>,
     profile: Option<Profile>,
     once: bool,
+    dry_run: bool,
     overrides: Overrides,
     dead_letter_topic: Option<String>,
     on_failure: OnFailure,
@@ -155,13 +160,16 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, (Option<Sub
         Some(Short('V') | Long("version")) => return Ok(Parsed::Version),
         Some(Value(name)) => match name.to_string_lossy().as_ref() {
             "init" => Sub::Init,
+            "migrate" => Sub::Migrate,
             "schema" => Sub::Schema,
             "status" => Sub::Status,
             "run" => Sub::Run,
             other => {
                 return Err((
                     None,
-                    format!("`{other}` is not a relay command: use init, schema, status or run"),
+                    format!(
+                        "`{other}` is not a relay command: use init, migrate, schema, status or run"
+                    ),
                 ));
             }
         },
@@ -221,6 +229,7 @@ fn switch(args: &mut Args, name: &str) -> Result<(), String> {
     match name {
         "once" => args.once = true,
         "log-events" => args.log_events = true,
+        "dry-run" => args.dry_run = true,
         _ => return Err("not an option of this command".to_owned()),
     }
     Ok(())
@@ -298,6 +307,7 @@ fn set(args: &mut Args, name: &str, value: &str) -> Result<(), String> {
 /// A command checked and ready: nothing has been touched yet.
 enum Job {
     Init(Database, Table),
+    Migrate(Database, Table, bool),
     Schema(Database, Table),
     Status(Database, Table),
     Run(Box<RelayOptions>),
@@ -321,6 +331,7 @@ fn prepare(sub: Sub, args: Args) -> Result<Job, String> {
     }
     match sub {
         Sub::Init => return Ok(Job::Init(db, table)),
+        Sub::Migrate => return Ok(Job::Migrate(db, table, args.dry_run)),
         Sub::Schema => return Ok(Job::Schema(db, table)),
         Sub::Status => return Ok(Job::Status(db, table)),
         Sub::Run => {}
@@ -366,7 +377,7 @@ impl Job {
     /// Whether the command's output is standard output.
     fn writes_to_stdout(&self) -> bool {
         match self {
-            Job::Schema(..) | Job::Status(..) => true,
+            Job::Migrate(..) | Job::Schema(..) | Job::Status(..) => true,
             Job::Init(..) => false,
             Job::Run(options) => matches!(options.destination, Destination::Stdout(_)),
         }
@@ -375,6 +386,7 @@ impl Job {
     fn run(self) -> ExitCode {
         let name = match &self {
             Job::Init(..) => "init",
+            Job::Migrate(..) => "migrate",
             Job::Schema(..) => "schema",
             Job::Status(..) => "status",
             Job::Run(_) => "run",
@@ -407,6 +419,7 @@ impl Job {
                 Job::Init(db, table) => outbox_relay::init(&db, &table)
                     .await
                     .map_err(|e| e.to_string()),
+                Job::Migrate(db, table, dry_run) => migrate(&db, &table, dry_run).await,
                 Job::Status(db, table) => {
                     let status = outbox_relay::status(&db, &table)
                         .await
@@ -427,6 +440,35 @@ impl Job {
             }
         }
     }
+}
+
+/// `relay migrate`: the statements on standard output, each ended by `;` (so that the
+/// output of `--dry-run` is a script), and what was done on standard error.
+async fn migrate(db: &Database, table: &Table, dry_run: bool) -> Result<(), String> {
+    let statements = outbox_relay::migrate(db, table, dry_run)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = io::stdout().lock();
+    for statement in &statements {
+        writeln!(out, "{statement};").map_err(|e| e.to_string())?;
+    }
+    out.flush().map_err(|e| e.to_string())?;
+    let done = match (statements.len(), dry_run) {
+        (0, _) => format!(
+            "table `{}` has everything the relay needs: nothing to do",
+            table.name()
+        ),
+        (n, true) => format!(
+            "table `{}`: {n} statements to run (--dry-run: nothing changed)",
+            table.name()
+        ),
+        (n, false) => format!(
+            "table `{}`: {n} statements run, in one transaction",
+            table.name()
+        ),
+    };
+    let _ = writeln!(io::stderr(), "outbox-ce relay migrate: {done}");
+    Ok(())
 }
 
 /// A future that resolves on SIGTERM or SIGINT, with the handlers installed at once (before
@@ -465,6 +507,7 @@ Usage: outbox-ce relay <COMMAND> --db URL [OPTIONS]
 
 Commands:
   init    create the outbox table, its indexes and (PostgreSQL) its notify trigger
+  migrate add to an existing table what the relay needs and it lacks
   schema  print that DDL
   status  print one JSON object: pending, published, failed, oldest_pending_age_seconds
   run     publish the rows: every row once at least, in order per key
@@ -511,12 +554,50 @@ outbox-ce relay init: create the outbox table, its indexes and its notify trigge
 Usage: outbox-ce relay init --db URL [--table NAME] [--column F=C] [--message-column NAME]
 
 Every statement is idempotent (IF NOT EXISTS, OR REPLACE): running it again changes
-nothing. SQLite: creates the file if needed and turns on write-ahead logging.
+nothing. SQLite: creates the file if needed and turns on write-ahead logging. A table that
+is already there is left as it is; when it lacks what the relay needs, init says so and
+`outbox-ce relay migrate` adds it.
 
 SHORT_OPTIONS_HERE
 
 Example:
   outbox-ce relay init --db postgres://app:secret@127.0.0.1:5432/app
+";
+
+const MIGRATE_HELP: &str = "\
+outbox-ce relay migrate: add to an existing table what the relay needs
+
+Usage: outbox-ce relay migrate --db URL [--table NAME] [--column F=C] [--message-column NAME]
+                               [--dry-run]
+
+Adds, in one transaction, only what the table lacks: the columns published_at, attempts,
+last_error, failed_at (the relay's bookkeeping) and data_version, correlation_id,
+causation_id, partition_key, traceparent, tracestate (optional event columns, which rows
+already there get as NULL, or '1.0' for data_version), each under the name --column gives
+it; a unique index on seq when that column is not unique (it fails, changing nothing, if
+two rows share a value); the relay's two indexes; in PostgreSQL the notify trigger. Prints
+each statement on standard output. A second run finds nothing to do and says so.
+
+A column that holds the event or its order (seq, event_id, event_type, aggregate_id,
+occurred_at, source, payload, the message column) cannot be made up: migrate refuses,
+naming it; map the field to the column that holds it with --column. To leave an optional
+column out instead of adding it, map it to nothing (--column traceparent=) here and in
+`relay run`.
+
+Options:
+  --db URL                postgres://user:password@host:port/dbname or sqlite:PATH
+  --table NAME            the table, `name` or `schema.name` (default outbox_events)
+  --column FIELD=COLUMN   the table's own column names (see `relay run --help`)
+  --message-column NAME   one JSON column holding the to_message() object
+  --dry-run               print the statements, change nothing
+  -h, --help              this help
+  -V, --version           the version
+
+Exit status: 0 when done (or nothing to do), 1 when the table cannot be migrated (nothing
+is changed), 2 for a usage error.
+
+Example:
+  outbox-ce relay migrate --db sqlite:app.db --table events --column seq=id --dry-run
 ";
 
 const SCHEMA_HELP: &str = "\
@@ -606,9 +687,16 @@ Running (flags beat OUTBOX_* variables, which beat the defaults):
 
 DURATION: a number with ms, s, m or h (500ms, 5s, 2m), or plain seconds.
 
+Before anything is read or sent, the relay checks the table: every column named above
+(after --column and --message-column) must exist, the seq column must be unique (the
+primary key or a unique index of its own: rows are marked by seq), and the database must
+let the relay write (a rolled-back write). Otherwise it exits 1 naming the table and the
+columns, or the cause; `outbox-ce relay migrate` adds what can be added.
+
 Exit status: 0 when done (--once) or stopped by a signal; 1 when the relay could not go
-on (a missing table, standard output closed); 2 for a usage error or a setting out of
-range, before anything is touched.
+on (a missing table or column, a seq that is not unique, a database it cannot write to,
+an SQLite file replaced under it, standard output closed); 2 for a usage error or a
+setting out of range, before anything is touched.
 
 Examples:
   outbox-ce relay run --db sqlite:outbox.db --to stdout --once
@@ -623,7 +711,7 @@ mod tests {
     /// Every option the parser takes is in the command's help, and nothing else.
     #[test]
     fn each_commands_help_lists_the_options_it_takes() {
-        for sub in [Sub::Init, Sub::Schema, Sub::Status, Sub::Run] {
+        for sub in [Sub::Init, Sub::Migrate, Sub::Schema, Sub::Status, Sub::Run] {
             let mut options = sub.options();
             options.extend_from_slice(sub.switches());
             crate::help_test::assert_lists(sub.name(), &sub.help(), &options);

@@ -470,13 +470,18 @@ impl<S: Source, K: Sink> Engine<S, K> {
         if n == 0 {
             return Ok(0);
         }
+        if let Some(seq) = repeated_seq(&rows, &self.seqs) {
+            return Err(SourceError::fatal(format!(
+                "{}: the claim returned seq {seq} for a second row, so the seq column is not \
+                 unique and a mark would hit every row that shares it",
+                self.source.describe()
+            )));
+        }
         let batch = self.next_batch;
         self.next_batch += 1;
         let mut added = 0;
         for row in rows {
-            if !self.seqs.insert(row.seq) {
-                continue;
-            }
+            self.seqs.insert(row.seq);
             added += 1;
             let key = row.key.clone();
             let queue = self.keys.entry(key.clone()).or_insert_with(|| KeyQueue {
@@ -971,6 +976,15 @@ impl<S: Source, K: Sink> Engine<S, K> {
 }
 
 /// Whether `future` has completed, polled once without waiting.
+/// A seq that a claim returned twice, or that names a row already held: the claim leaves
+/// out the rows held, so either means two rows share the seq.
+fn repeated_seq(rows: &[Row], held: &HashSet<i64>) -> Option<i64> {
+    let mut seen = HashSet::with_capacity(rows.len());
+    rows.iter()
+        .map(|r| r.seq)
+        .find(|seq| held.contains(seq) || !seen.insert(*seq))
+}
+
 async fn ready_now(mut future: Pin<&mut impl Future<Output = ()>>) -> bool {
     std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx).is_ready())).await
 }
@@ -994,5 +1008,30 @@ fn dead_letter_message(row: &Row, table: &Table, error: &str) -> Message {
             outbox_cloudevents::Header::new("outbox-table", table.name().to_owned()),
         ],
         value: Some(row.to_dead_letter_json(table)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::RowFields;
+
+    fn row(seq: i64) -> Row {
+        Row {
+            seq,
+            key: Some("k".to_owned()),
+            bucket: 0,
+            attempts: 0,
+            fields: RowFields::default(),
+            unreadable: None,
+        }
+    }
+
+    #[test]
+    fn a_claim_that_returns_a_seq_twice_is_caught() {
+        let held: HashSet<i64> = [3].into_iter().collect();
+        assert_eq!(repeated_seq(&[row(1), row(2), row(4)], &held), None);
+        assert_eq!(repeated_seq(&[row(1), row(2), row(2)], &held), Some(2));
+        assert_eq!(repeated_seq(&[row(1), row(3)], &held), Some(3));
     }
 }

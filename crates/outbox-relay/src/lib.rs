@@ -56,11 +56,24 @@
 //!   nothing is sent altered or with an empty key.
 //! - `attempts` counts failed attempts (a refusal by the broker, an invalid row); a
 //!   published row keeps the count it had.
+//! - Before anything is read or sent, each source checks the table as the database describes
+//!   it: every column its statements name (after the mapping) exists, the `seq` column is
+//!   unique (the primary key, or the one column of a unique index that is neither partial nor
+//!   on an expression), and the relay may write to it (a write rolled back); otherwise it
+//!   stops with a fatal error naming the table and each missing column, or the cause.
+//!   [`status`] checks the columns only. SQLite connections also have double-quoted string
+//!   literals off, so that no statement can read a missing column's name as a string.
+//! - [`migrate`] (`relay migrate`) adds what an existing table lacks: the columns that can
+//!   be added ([`Field::addable`]), a unique index on `seq`, the indexes, the trigger, in one
+//!   transaction, each only when missing; [`init`] leaves an existing table as it is and
+//!   refuses one that lacks what the relay needs.
 //!
 //! # Guarantees, and how
 //! 1. **Nothing is lost.** A row is marked published only after the destination acknowledged
 //!    its message (Kafka: `acks=all` on the idempotent producer; standard output: written and
-//!    flushed). Marks go in one `UPDATE ... WHERE seq = ANY(...)` per pass. A crash between
+//!    flushed). Marks go in one `UPDATE ... WHERE seq = ANY(...)` per pass; `seq` is the
+//!    row's identity because the start-up check refuses a `seq` column that is not unique,
+//!    and a claim returning one `seq` twice stops the relay. A crash between
 //!    the acknowledgement and the mark republishes those rows; consumers deduplicate on the
 //!    CloudEvents `id`, the event id. In PostgreSQL marks commit asynchronously
 //!    (`synchronous_commit = off` on the relay's session): a crash of the database server
@@ -124,9 +137,10 @@
 //!     python-outbox-core's range. `--poll-interval` is held to the same range (1 s to 1 h).
 //!
 //! # The command line
-//! `outbox-ce relay init|schema|status|run` takes RELAY.md's flags, plus:
+//! `outbox-ce relay init|migrate|schema|status|run` takes RELAY.md's flags, plus:
 //! - `--column FIELD=COLUMN[,...]` and `--message-column NAME` (every subcommand): the
 //!   column mapping above;
+//! - `migrate [--dry-run]`: [`migrate`], the statements printed on standard output;
 //! - `run --delete-published-after DURATION`: retention (guarantee 8);
 //! - `run --log-format text|json` and `run --log-events`: log lines (guarantee 9);
 //! - `run --producer-option KEY=VALUE` (repeatable): a librdkafka producer property;
@@ -134,12 +148,14 @@
 //!
 //! `relay status` prints `{"pending":N,"published":N,"failed":N,"oldest_pending_age_seconds":S}`
 //! with `null` for the age when nothing is pending. Exit status: 0 done or stopped by a
-//! signal, 1 when the relay cannot go on (missing table, standard output closed), 2 for a
+//! signal, 1 when the relay cannot go on (missing table or column, `seq` not unique, a
+//! database it cannot write to, an SQLite file replaced under it, standard output closed), 2 for a
 //! usage error or a setting out of range, before anything is touched.
 
 pub mod bridge;
 pub mod config;
 mod engine;
+mod inspect;
 pub mod kafka;
 pub mod observe;
 pub mod postgres;
@@ -153,7 +169,7 @@ pub mod stdout;
 pub use config::{ConfigError, OutboxConfig, Overrides};
 pub use engine::{Engine, EngineOptions, OnFailure, RelayError, Summary};
 pub use observe::{LogFormat, Logger, Metrics};
-pub use relay::{Database, Destination, RelayOptions, init, run, status};
+pub use relay::{Database, Destination, RelayOptions, init, migrate, run, status};
 pub use schema::{Dialect, Field, Table};
 pub use sink::{MessageEncoder, OutputMode, Route, Sink, SinkError, SinkErrorKind};
 pub use source::{Row, Source, SourceError, Status};

@@ -12,6 +12,12 @@
 //! every [`Source::rebalance`] it gives up buckets beyond its share and takes free ones up to
 //! it. PostgreSQL releases the locks of a session that ends, so the buckets of a relay that
 //! died are free at once and taken at the next rebalance of the others.
+//!
+//! Before the first claim the relay checks the table's columns and that its `seq` column is
+//! unique (from the catalogue), and that its role may write what the relay writes: the mark
+//! and failure statements (and, with retention, the delete) run in a transaction that is
+//! rolled back, which checks the privileges on each column, touching no row. It refuses to
+//! start otherwise, having sent nothing.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -19,7 +25,9 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Statement};
+use tokio_postgres::{AsyncMessage, Client, Config, GenericClient, NoTls, Statement};
+
+use crate::inspect::{self, TableInfo};
 
 use crate::schema::{
     BUCKET_AS, Dialect, Field, KEY_AS, MESSAGE_AS, Names, TEXT_FIELDS, Table, quote,
@@ -38,6 +46,7 @@ pub struct PostgresSource {
     session: Option<Session>,
     namespace: i32,
     members: i32,
+    deletes: bool,
     sql: Sql,
 }
 
@@ -81,24 +90,80 @@ impl PostgresSource {
             session: None,
             namespace,
             members: namespace | 0x4000_0000,
+            deletes: false,
         })
     }
 
+    /// Whether the relay deletes published rows (retention): then the start-up check also
+    /// requires the right to delete from the table.
+    #[must_use]
+    pub fn deleting_published(mut self, deletes: bool) -> Self {
+        self.deletes = deletes;
+        self
+    }
+
     /// Creates the table, its indexes and the trigger that notifies relays, in one
-    /// transaction.
+    /// transaction. A table that is already there is left as it is, and must have what the
+    /// relay needs (see [`PostgresSource::migrate`]).
     ///
     /// # Errors
-    /// A [`SourceError`] when the database cannot be reached or a statement fails.
+    /// A [`SourceError`] when the database cannot be reached, a statement fails, or the table
+    /// is there without a column the relay needs.
     pub async fn init(url: &str, table: &Table) -> Result<(), SourceError> {
-        let client = connect_plain(url).await?;
-        let ddl = format!("BEGIN;\n{}COMMIT;", table.ddl(Dialect::Postgres));
-        client.batch_execute(&ddl).await.map_err(classify)
+        let mut client = connect_plain(url).await?;
+        let transaction = client.transaction().await.map_err(classify)?;
+        if let Some(info) = inspect_table(&transaction, table).await? {
+            inspect::check(table, Some(&info), Dialect::Postgres).map_err(|e| {
+                SourceError::fatal(format!(
+                    "PostgreSQL: {e} (`relay init` leaves an existing table as it is)"
+                ))
+            })?;
+        }
+        transaction
+            .batch_execute(&table.ddl(Dialect::Postgres))
+            .await
+            .map_err(classify)?;
+        transaction.commit().await.map_err(classify)
+    }
+
+    /// Adds what an existing table lacks (see [`crate::relay::migrate`]) in one transaction,
+    /// or with `dry_run` only says what it would add; returns those statements, none when
+    /// the table has everything.
+    ///
+    /// # Errors
+    /// A [`SourceError`] when the database cannot be reached, the table is not there or
+    /// lacks a column that cannot be added, or a statement fails (then nothing is changed).
+    pub async fn migrate(
+        url: &str,
+        table: &Table,
+        dry_run: bool,
+    ) -> Result<Vec<String>, SourceError> {
+        let mut client = connect_plain(url).await?;
+        let transaction = client.transaction().await.map_err(classify)?;
+        let info = inspect_table(&transaction, table).await?;
+        let statements = inspect::plan(table, info.as_ref(), Dialect::Postgres)
+            .map_err(|e| SourceError::fatal(format!("PostgreSQL: {e}")))?;
+        if dry_run || statements.is_empty() {
+            return Ok(statements);
+        }
+        for statement in &statements {
+            transaction.batch_execute(statement).await.map_err(|e| {
+                let e = classify(e);
+                SourceError {
+                    message: format!("{statement}: {}", e.message),
+                    ..e
+                }
+            })?;
+        }
+        transaction.commit().await.map_err(classify)?;
+        Ok(statements)
     }
 
     /// The counts `relay status` prints, on a connection of its own.
     ///
     /// # Errors
-    /// A [`SourceError`] when the database cannot be reached or a statement fails.
+    /// A [`SourceError`] when the database cannot be reached, the table lacks a column, or
+    /// a statement fails.
     pub async fn status_once(url: &str, table: &Table) -> Result<Status, SourceError> {
         let mut source = PostgresSource::new(url, table.clone())?;
         source.session = Some(Session::open(&source.config, &source.sql, None, &source).await?);
@@ -172,6 +237,14 @@ impl Session {
                 .await
                 .map_err(classify)?;
         }
+        // The columns first, so that a missing one is named as such, not by a failed prepare.
+        let info = inspect_table(&client, &source.table).await?;
+        let checked = if listening {
+            inspect::check(&source.table, info.as_ref(), Dialect::Postgres)
+        } else {
+            inspect::check_columns(&source.table, info.as_ref(), Dialect::Postgres)
+        };
+        checked.map_err(|e| SourceError::fatal(format!("PostgreSQL: {e}")))?;
         let claim = client.prepare(&sql.claim).await.map_err(classify)?;
         let claim_blocked = client.prepare(&sql.claim_blocked).await.map_err(classify)?;
         check_claim(&claim)?;
@@ -189,6 +262,66 @@ impl Session {
             owned: Vec::new(),
         })
     }
+
+    /// Runs the statements the relay writes with in a transaction that is rolled back,
+    /// touching no row: PostgreSQL checks the role's privileges on each table and column
+    /// they name (and refuses a read-only transaction) all the same.
+    async fn probe_writes(&mut self, table: &Table, deletes: bool) -> Result<(), SourceError> {
+        let none: &[i64] = &[];
+        let transaction = self.client.transaction().await.map_err(classify)?;
+        let mut result = transaction.execute(&self.mark, &[&none]).await;
+        if result.is_ok() {
+            result = transaction
+                .execute(&self.failure, &[&None::<i64>, &"", &false])
+                .await;
+        }
+        if result.is_ok() && deletes {
+            result = transaction.execute(&self.delete, &[&none]).await;
+        }
+        match result.map_err(classify) {
+            Ok(_) => transaction.rollback().await.map_err(classify),
+            Err(e) if e.transient => Err(e),
+            Err(e) => Err(SourceError::fatal(format!(
+                "{e}: the relay cannot write to table `{}`, so it would publish rows it \
+                 cannot mark published",
+                table.name()
+            ))),
+        }
+    }
+}
+
+/// What the catalogue says about `table` (found as the relay's statements find it, through
+/// the search path): `None` when there is no such table.
+async fn inspect_table(
+    client: &impl GenericClient,
+    table: &Table,
+) -> Result<Option<TableInfo>, SourceError> {
+    const SQL: &str = "SELECT \
+        (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a \
+          WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns, \
+        (SELECT array_agg(a.attname::text) FROM pg_index i JOIN pg_attribute a \
+          ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+          WHERE i.indrelid = r.oid AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1 \
+          AND i.indpred IS NULL AND i.indexprs IS NULL) AS uniq, \
+        (SELECT array_agg(c.relname::text) FROM pg_index i JOIN pg_class c \
+          ON c.oid = i.indexrelid WHERE i.indrelid = r.oid) AS indexes, \
+        (SELECT array_agg(t.tgname::text) FROM pg_trigger t \
+          WHERE t.tgrelid = r.oid AND NOT t.tgisinternal) AS triggers \
+        FROM (SELECT to_regclass($1::text) AS oid) AS r WHERE r.oid IS NOT NULL";
+    let row = client
+        .query_opt(SQL, &[&table.quoted()])
+        .await
+        .map_err(classify)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let names = |name: &str| get::<Option<Vec<String>>>(&row, name).map(Option::unwrap_or_default);
+    Ok(Some(TableInfo {
+        columns: names("columns")?,
+        unique: names("uniq")?,
+        indexes: names("indexes")?,
+        triggers: names("triggers")?,
+    }))
 }
 
 impl Sql {
@@ -351,13 +484,14 @@ fn count(row: &tokio_postgres::Row, name: &str) -> Result<u64, SourceError> {
 impl Source for PostgresSource {
     async fn connect(&mut self) -> Result<(), SourceError> {
         self.session = None;
-        let session = Session::open(
+        let mut session = Session::open(
             &self.config,
             &self.sql,
             Some(Arc::clone(&self.wakeup)),
             self,
         )
         .await?;
+        session.probe_writes(&self.table, self.deletes).await?;
         self.session = Some(session);
         // Rows may have come in while no one was listening.
         self.wakeup.notify_one();

@@ -103,18 +103,46 @@ pub async fn init(database: &Database, table: &Table) -> Result<(), SourceError>
     }
 }
 
-/// The counts `relay status` prints.
+/// Brings an existing table up to what the relay needs, in one transaction: adds the
+/// columns it lacks that can be added (the bookkeeping columns `published_at`, `attempts`,
+/// `last_error`, `failed_at` and the optional event columns, each under its mapped name, see
+/// [`crate::Field::addable`]), a unique index on `seq` when that column is not unique, the
+/// relay's indexes and, in PostgreSQL, the notify trigger, each only when missing. Returns
+/// the statements run, or with `dry_run` the statements it would run (and changes nothing);
+/// none when the table already has everything, so a second run does nothing.
 ///
 /// # Errors
-/// A [`SourceError`] when the database cannot be reached or a statement fails.
+/// A [`SourceError`] when the database cannot be reached, the table is not there, it lacks
+/// a column that holds the event or its order (`seq`, `event_id`, `event_type`,
+/// `aggregate_id`, `occurred_at`, `source`, `payload`, the message column), which no
+/// default can stand for, or a statement fails (two rows sharing a `seq`, say); then
+/// nothing is changed.
+pub async fn migrate(
+    database: &Database,
+    table: &Table,
+    dry_run: bool,
+) -> Result<Vec<String>, SourceError> {
+    match database {
+        Database::Postgres(url) => PostgresSource::migrate(url, table, dry_run).await,
+        Database::Sqlite(path) => {
+            let (path, table) = (path.clone(), table.clone());
+            tokio::task::spawn_blocking(move || SqliteSource::migrate(path, &table, dry_run))
+                .await
+                .map_err(|e| SourceError::fatal(e.to_string()))?
+        }
+    }
+}
+
+/// The counts `relay status` prints, after checking that the table has every column the
+/// relay's statements name; nothing is written.
+///
+/// # Errors
+/// A [`SourceError`] when the database cannot be reached, the table lacks a column, or a
+/// statement fails.
 pub async fn status(database: &Database, table: &Table) -> Result<Status, SourceError> {
     match database {
         Database::Postgres(url) => PostgresSource::status_once(url, table).await,
-        Database::Sqlite(path) => {
-            let mut source = SqliteSource::new(path, table.clone());
-            source.connect().await?;
-            source.status().await
-        }
+        Database::Sqlite(path) => SqliteSource::status_once(path, table).await,
     }
 }
 
@@ -129,8 +157,9 @@ pub async fn run(
 ) -> Result<Summary, RelayError> {
     match &options.database {
         Database::Postgres(url) => {
-            let source =
-                PostgresSource::new(url, options.table.clone()).map_err(RelayError::Source)?;
+            let source = PostgresSource::new(url, options.table.clone())
+                .map_err(RelayError::Source)?
+                .deleting_published(options.engine.delete_published_after.is_some());
             run_with_source(source, options, shutdown).await
         }
         Database::Sqlite(path) => {

@@ -188,6 +188,18 @@ impl Field {
         )
     }
 
+    /// Whether `relay migrate` may add the column to an existing table: it holds the relay's
+    /// own bookkeeping or an optional value, so every row already there has an honest value
+    /// for it (`NULL`, `0`, `'1.0'`). The others hold the event itself, or its order, which
+    /// no default can stand for.
+    pub fn addable(self) -> bool {
+        self.optional()
+            || matches!(
+                self,
+                Field::PublishedAt | Field::Attempts | Field::LastError | Field::FailedAt
+            )
+    }
+
     fn ddl(self, dialect: Dialect) -> &'static str {
         use Dialect::{Postgres as P, Sqlite as S};
         match (self, dialect) {
@@ -375,9 +387,34 @@ impl Table {
             .join(".")
     }
 
+    /// The schema part of the name (`app` of `app.outbox`), if any.
+    pub(crate) fn schema_part(&self) -> Option<&str> {
+        self.name.rsplit_once('.').map(|(schema, _)| schema)
+    }
+
     /// The bare table name (without schema), for naming indexes, triggers and channels.
     pub(crate) fn base_name(&self) -> &str {
         self.name.rsplit('.').next().unwrap_or(&self.name)
+    }
+
+    /// Every column the relay's statements name, in the default table's order: each mapped
+    /// field's column with its field, then the message column (`None`).
+    pub fn columns(&self) -> Vec<(&str, Option<Field>)> {
+        let mut columns: Vec<(&str, Option<Field>)> = FIELDS
+            .iter()
+            .filter_map(|f| self.column(*f).map(|c| (c, Some(*f))))
+            .collect();
+        if let Some(message) = &self.message {
+            columns.push((message, None));
+        }
+        columns
+    }
+
+    /// The column the relay adds for `field` with `relay migrate`, or creates with `relay
+    /// init`: `"name" type`.
+    pub(crate) fn column_ddl(&self, field: Field, dialect: Dialect) -> Option<String> {
+        self.column(field)
+            .map(|column| format!("{} {}", quote(column), field.ddl(dialect)))
     }
 
     /// The quoted names the relay's statements are written with.
@@ -556,12 +593,27 @@ impl Table {
     /// The DDL that creates the table, its index of unpublished rows and, for PostgreSQL,
     /// the trigger that notifies relays of new rows. Every statement is idempotent.
     pub fn ddl(&self, dialect: Dialect) -> String {
+        let mut ddl = self.create_table(dialect);
+        for (_, statement) in self.indexes(dialect) {
+            ddl += &statement;
+            ddl += ";\n";
+        }
+        if dialect == Dialect::Postgres {
+            for statement in self.notify_trigger() {
+                ddl += &statement;
+                ddl += ";\n";
+            }
+        }
+        ddl
+    }
+
+    fn create_table(&self, dialect: Dialect) -> String {
         let mut columns = Vec::new();
         for field in FIELDS {
-            let Some(column) = self.column(field) else {
+            let Some(column) = self.column_ddl(field, dialect) else {
                 continue;
             };
-            columns.push(format!("    {} {}", quote(column), field.ddl(dialect)));
+            columns.push(format!("    {column}"));
             if field == Field::Seq
                 && let Some(message) = &self.message
             {
@@ -572,37 +624,58 @@ impl Table {
                 columns.push(format!("    {} {ty}", quote(message)));
             }
         }
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (\n{}\n);\n",
+            self.quoted(),
+            columns.join(",\n")
+        )
+    }
+
+    /// The relay's indexes: each name, and its `CREATE INDEX IF NOT EXISTS` statement
+    /// (without the final `;`).
+    pub(crate) fn indexes(&self, dialect: Dialect) -> Vec<(String, String)> {
         let table = self.quoted();
         let base = self.base_name();
         let seq = self.col(Field::Seq);
         let published = self.col(Field::PublishedAt);
         let failed = self.col(Field::FailedAt);
-        let mut ddl = format!(
-            "CREATE TABLE IF NOT EXISTS {table} (\n{}\n);\n",
-            columns.join(",\n")
-        );
+        let unpublished = format!("{base}_unpublished");
+        let failed_name = format!("{base}_failed");
         // The claim walks unpublished rows in seq order.
-        ddl += &format!(
-            "CREATE INDEX IF NOT EXISTS {} ON {table} ({seq}) WHERE {published} IS NULL AND {failed} IS NULL;\n",
-            quote(&format!("{base}_unpublished"))
+        let by_seq = format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {table} ({seq}) WHERE {published} IS NULL AND {failed} IS NULL",
+            quote(&unpublished)
         );
         // `--on-failure block` looks up the failed rows of a key.
-        ddl += &format!(
-            "CREATE INDEX IF NOT EXISTS {} ON {table} (({}), {seq}) WHERE {failed} IS NOT NULL AND {published} IS NULL;\n",
-            quote(&format!("{base}_failed")),
+        let by_key = format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {table} (({}), {seq}) WHERE {failed} IS NOT NULL AND {published} IS NULL",
+            quote(&failed_name),
             self.key_expr(dialect),
         );
-        if dialect == Dialect::Postgres {
-            let function = self.notify_function();
-            ddl += &format!(
+        vec![(unpublished, by_seq), (failed_name, by_key)]
+    }
+
+    /// The name of the PostgreSQL trigger that notifies relays of new rows.
+    pub(crate) fn trigger_name(&self) -> String {
+        format!("{}_notify", self.base_name())
+    }
+
+    /// The PostgreSQL function and trigger that notify relays of new rows (without the final
+    /// `;`).
+    pub(crate) fn notify_trigger(&self) -> Vec<String> {
+        let function = self.notify_function();
+        vec![
+            format!(
                 "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$\n\
-                 BEGIN\n    PERFORM pg_notify({}, '');\n    RETURN NULL;\nEND\n$$;\n\
-                 CREATE OR REPLACE TRIGGER {} AFTER INSERT ON {table}\n    FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n",
+                 BEGIN\n    PERFORM pg_notify({}, '');\n    RETURN NULL;\nEND\n$$",
                 literal(&self.channel()),
-                quote(&format!("{base}_notify")),
-            );
-        }
-        ddl
+            ),
+            format!(
+                "CREATE OR REPLACE TRIGGER {} AFTER INSERT ON {}\n    FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+                quote(&self.trigger_name()),
+                self.quoted(),
+            ),
+        ]
     }
 
     /// The notification channel of the table: its name as given.

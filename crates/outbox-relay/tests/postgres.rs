@@ -149,3 +149,191 @@ async fn relays_share_the_buckets_and_take_over_those_of_a_relay_gone() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+fn count(pg: &testkit::Postgres, sql: &str) -> i64 {
+    pg.psql(sql).unwrap().trim().parse().unwrap()
+}
+
+#[tokio::test]
+async fn postgres_missing_mapped_column_is_refused() {
+    let pg = testkit::Postgres::start().unwrap();
+    let db: outbox_relay::Database = pg.url().parse().unwrap();
+    outbox_relay::init(&db, &Table::default()).await.unwrap();
+    pg.psql(&insert_sql(1, "a")).unwrap();
+    let mut table = Table::default();
+    table
+        .map_all("source=origin_misspelt,published_at=sent_at")
+        .unwrap();
+    let (error, out) = refused(options(db.clone(), table.clone())).await;
+    assert!(
+        error.contains("table `outbox_events` has no columns `origin_misspelt` (for `source`), `sent_at` (for `published_at`)"),
+        "{error}"
+    );
+    assert!(out.raw_lines().is_empty(), "nothing sent");
+    let error = outbox_relay::status(&db, &table)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("`sent_at`"), "{error}");
+    let error = outbox_relay::status(&db, &Table::new("nope").unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("table `nope` does not exist"), "{error}");
+    assert_eq!(
+        count(
+            &pg,
+            "select count(*) from outbox_events where published_at is null"
+        ),
+        1
+    );
+}
+
+#[tokio::test]
+async fn postgres_seq_that_is_not_unique_is_refused() {
+    let pg = testkit::Postgres::start().unwrap();
+    let db: outbox_relay::Database = pg.url().parse().unwrap();
+    outbox_relay::init(&db, &Table::default()).await.unwrap();
+    let sql: String = (1..=2).map(|n| insert_sql(n, "a")).collect();
+    pg.psql(&format!(
+        "alter table outbox_events add column pos bigint; {sql} update outbox_events set pos = 7;"
+    ))
+    .unwrap();
+    let mut table = Table::default();
+    table.map_all("seq=pos").unwrap();
+    let (error, out) = refused(options(db.clone(), table.clone())).await;
+    assert!(error.contains("`pos` (for `seq`) is not unique"), "{error}");
+    assert!(out.raw_lines().is_empty());
+    // migrate adds the unique index, which fails (changing nothing) while values repeat.
+    let error = outbox_relay::migrate(&db, &table, false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("could not create unique index"), "{error}");
+    // A partial unique index is not enough; migrate's index is.
+    pg.psql(
+        "update outbox_events set pos = seq * 10; \
+         create unique index by_pos_partial on outbox_events (pos) where pos > 10;",
+    )
+    .unwrap();
+    let (error, _) = refused(options(db.clone(), table.clone())).await;
+    assert!(error.contains("is not unique"), "{error}");
+    let added = outbox_relay::migrate(&db, &table, false).await.unwrap();
+    assert_eq!(
+        added,
+        [
+            "CREATE UNIQUE INDEX IF NOT EXISTS \"outbox_events_seq_unique\" ON \"outbox_events\" (\"pos\")"
+        ]
+    );
+    let (summary, out) = run_to_buffer(options(db, table)).await;
+    assert_eq!(summary.published, 2);
+    assert_eq!(out.raw_lines().len(), 2);
+}
+
+#[tokio::test]
+async fn postgres_migrate_brings_a_python_outbox_core_table_up_once() {
+    let pg = testkit::Postgres::start().unwrap();
+    let db: outbox_relay::Database = pg.url().parse().unwrap();
+    pg.psql(
+        "create table events (id bigserial primary key, event_id uuid not null unique, \
+         event_type text not null, aggregate_id text not null, source text not null, \
+         occurred_at timestamptz not null, data_version text not null default '1.0', \
+         correlation_id uuid, causation_id uuid, payload json not null, published_at timestamptz); \
+         insert into events (event_id, event_type, aggregate_id, source, occurred_at, payload) values \
+         ('00000000-0000-4000-8000-000000000001', 'com.example.a', 'o-1', 'orders', '2024-05-01T10:00:00Z', '{\"n\": 1}'), \
+         ('00000000-0000-4000-8000-000000000002', 'com.example.a', 'o-1', 'orders', '2024-05-01T10:00:01Z', '{\"n\": 2}');",
+    )
+    .unwrap();
+    let mut table = Table::new("events").unwrap();
+    table.map_all("seq=id").unwrap();
+    let error = outbox_relay::init(&db, &table)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("relay migrate") && error.contains("`failed_at`"),
+        "{error}"
+    );
+    let catalogue = "select (select count(*) from pg_attribute where attrelid = 'events'::regclass and attnum > 0) \
+         + 100 * (select count(*) from pg_indexes where tablename = 'events') \
+         + 10000 * (select count(*) from pg_trigger where tgrelid = 'events'::regclass)";
+    let before = count(&pg, catalogue);
+
+    let planned = outbox_relay::migrate(&db, &table, true).await.unwrap();
+    assert_eq!(count(&pg, catalogue), before, "--dry-run changes nothing");
+    assert!(
+        planned
+            .iter()
+            .any(|s| s
+                == "ALTER TABLE \"events\" ADD COLUMN \"attempts\" integer not null default 0"),
+        "{planned:#?}"
+    );
+    assert!(
+        planned
+            .iter()
+            .any(|s| s.starts_with("CREATE OR REPLACE TRIGGER \"events_notify\""))
+    );
+    assert_eq!(
+        outbox_relay::migrate(&db, &table, false).await.unwrap(),
+        planned
+    );
+    assert_eq!(
+        count(
+            &pg,
+            "select count(*) from pg_trigger where tgname = 'events_notify'"
+        ),
+        1
+    );
+    let again = outbox_relay::migrate(&db, &table, false).await.unwrap();
+    assert!(again.is_empty(), "a second run does nothing: {again:?}");
+
+    let (summary, out) = run_to_buffer(options(db.clone(), table.clone())).await;
+    assert_eq!(summary.published, 2);
+    let ids: Vec<String> = out
+        .lines()
+        .iter()
+        .map(|l| header(l, "ce_id").unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, [uuid(1), uuid(2)]);
+    let status = outbox_relay::status(&db, &table).await.unwrap();
+    assert_eq!((status.pending, status.published), (0, 2));
+}
+
+#[tokio::test]
+async fn postgres_role_that_cannot_update_the_table_is_refused() {
+    let pg = testkit::Postgres::start().unwrap();
+    let db: outbox_relay::Database = pg.url().parse().unwrap();
+    outbox_relay::init(&db, &Table::default()).await.unwrap();
+    pg.psql(&format!(
+        "{} create role reader login; grant select on outbox_events to reader; \
+         create role marker login; grant select, update on outbox_events to marker;",
+        insert_sql(1, "a")
+    ))
+    .unwrap();
+    let as_role = |role: &str| -> outbox_relay::Database {
+        pg.url()
+            .replace("postgres://postgres@", &format!("postgres://{role}@"))
+            .parse()
+            .unwrap()
+    };
+    let (error, out) = refused(options(as_role("reader"), Table::default())).await;
+    assert!(
+        error.contains("permission denied for table outbox_events")
+            && error.contains("cannot write to table `outbox_events`"),
+        "{error}"
+    );
+    assert!(out.raw_lines().is_empty(), "nothing sent");
+    // Reading is all `relay status` needs.
+    let status = outbox_relay::status(&as_role("reader"), &Table::default())
+        .await
+        .unwrap();
+    assert_eq!(status.pending, 1);
+    // Deleting published rows needs DELETE as well.
+    let mut deleting = options(as_role("marker"), Table::default());
+    deleting.engine.delete_published_after = Some(Duration::ZERO);
+    let (error, out) = refused(deleting).await;
+    assert!(error.contains("permission denied"), "{error}");
+    assert!(out.raw_lines().is_empty());
+    let (summary, _) = run_to_buffer(options(as_role("marker"), Table::default())).await;
+    assert_eq!(summary.published, 1);
+}

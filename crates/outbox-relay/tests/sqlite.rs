@@ -383,3 +383,273 @@ async fn published_rows_can_be_deleted_at_once() {
         .unwrap();
     assert_eq!(left, 0);
 }
+
+fn published_count(lite: &Lite, table: &str) -> i64 {
+    lite.connection()
+        .query_row(
+            &format!("SELECT count(*) FROM {table} WHERE published_at IS NOT NULL"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sqlite_missing_mapped_column_is_refused() {
+    let lite = Lite::new();
+    init(&lite, &Table::default()).await;
+    insert(&lite.path, &[NewRow::new(1, "a")]);
+    let mut table = Table::default();
+    table.map_all("source=origin_misspelt").unwrap();
+    let (error, out) = refused(options(lite.database(), table.clone())).await;
+    assert!(
+        error.contains("table `outbox_events`")
+            && error.contains("`origin_misspelt` (for `source`)"),
+        "{error}"
+    );
+    assert!(out.raw_lines().is_empty(), "nothing sent");
+    assert_eq!(published_count(&lite, "outbox_events"), 0, "nothing marked");
+    let error = outbox_relay::status(&lite.database(), &table)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("`origin_misspelt`"), "{error}");
+}
+
+#[tokio::test]
+async fn sqlite_table_without_published_at_is_refused_not_read_as_all_published() {
+    let lite = Lite::new();
+    lite.connection()
+        .execute_batch(
+            "CREATE TABLE outbox_events (seq integer primary key, event_id text, event_type text, \
+             aggregate_id text, source text, occurred_at text, data_version text, \
+             correlation_id text, causation_id text, partition_key text, payload text, \
+             traceparent text, tracestate text, attempts integer not null default 0, \
+             last_error text);",
+        )
+        .unwrap();
+    insert(&lite.path, &[NewRow::new(1, "a")]);
+    let (error, out) = refused(options(lite.database(), Table::default())).await;
+    assert!(
+        error.contains("has no columns `published_at`, `failed_at`")
+            && error.contains("relay migrate"),
+        "{error}"
+    );
+    assert!(out.raw_lines().is_empty());
+    let error = outbox_relay::status(&lite.database(), &Table::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("`published_at`"), "{error}");
+}
+
+#[tokio::test]
+async fn sqlite_seq_that_is_not_unique_is_refused() {
+    let lite = Lite::new();
+    init(&lite, &Table::default()).await;
+    lite.connection()
+        .execute_batch("ALTER TABLE outbox_events ADD COLUMN pos integer")
+        .unwrap();
+    insert(&lite.path, &[NewRow::new(1, "a"), NewRow::new(2, "b")]);
+    lite.connection()
+        .execute_batch("UPDATE outbox_events SET pos = 7")
+        .unwrap();
+    let mut table = Table::default();
+    table.map_all("seq=pos").unwrap();
+    let (error, out) = refused(options(lite.database(), table.clone())).await;
+    assert!(error.contains("`pos` (for `seq`) is not unique"), "{error}");
+    assert!(out.raw_lines().is_empty());
+    assert_eq!(published_count(&lite, "outbox_events"), 0);
+    // migrate would add the unique index, and refuses while two rows share a value,
+    // changing nothing.
+    let error = outbox_relay::migrate(&lite.database(), &table, false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("UNIQUE"), "{error}");
+    // A unique index of its own on the column (not a partial one) makes it the identity.
+    lite.connection()
+        .execute_batch("UPDATE outbox_events SET pos = seq * 10; CREATE UNIQUE INDEX by_pos_partial ON outbox_events (pos) WHERE pos > 10")
+        .unwrap();
+    let (error, _) = refused(options(lite.database(), table.clone())).await;
+    assert!(
+        error.contains("is not unique"),
+        "a partial index is not enough: {error}"
+    );
+    lite.connection()
+        .execute_batch("CREATE UNIQUE INDEX by_pos ON outbox_events (pos)")
+        .unwrap();
+    let (summary, out) = run_to_buffer(options(lite.database(), table)).await;
+    assert_eq!(summary.published, 2);
+    assert_eq!(ids(&out.lines()), [uuid(1), uuid(2)]);
+}
+
+/// A table as a service that used python-outbox-core's publisher keeps it: the event's
+/// columns, an `id` for the order, `published_at`, none of the relay's other columns.
+const PY_TABLE: &str = "CREATE TABLE events (id integer primary key, event_id text not null unique, \
+     event_type text not null, aggregate_id text not null, source text not null, \
+     occurred_at text not null, data_version text not null default '1.0', \
+     correlation_id text, causation_id text, payload text not null, published_at text);";
+
+fn py_insert(lite: &Lite, n: u32) {
+    lite.connection()
+        .execute(
+            "INSERT INTO events (event_id, event_type, aggregate_id, source, occurred_at, payload) \
+             VALUES (?1, 'com.example.order.placed', 'o-1', 'orders', '2024-05-01T10:00:00Z', '{\"n\":1}')",
+            [uuid(n)],
+        )
+        .unwrap();
+}
+
+fn schema_sql(lite: &Lite) -> Vec<String> {
+    let c = lite.connection();
+    let mut statement = c
+        .prepare("SELECT coalesce(sql, name) FROM sqlite_master ORDER BY name")
+        .unwrap();
+    statement
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sqlite_migrate_brings_a_python_outbox_core_table_up_once() {
+    let lite = Lite::new();
+    lite.connection().execute_batch(PY_TABLE).unwrap();
+    py_insert(&lite, 1);
+    py_insert(&lite, 2);
+    let mut table = Table::new("events").unwrap();
+    table.map_all("seq=id").unwrap();
+    // init leaves the table as it is and points to migrate.
+    let error = outbox_relay::init(&lite.database(), &table)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("relay migrate") && error.contains("`attempts`"),
+        "{error}"
+    );
+
+    let before = schema_sql(&lite);
+    let planned = outbox_relay::migrate(&lite.database(), &table, true)
+        .await
+        .unwrap();
+    assert_eq!(schema_sql(&lite), before, "--dry-run changes nothing");
+    let added: Vec<&str> = planned
+        .iter()
+        .filter_map(|s| s.strip_prefix("ALTER TABLE \"events\" ADD COLUMN \""))
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert_eq!(
+        added,
+        [
+            "partition_key",
+            "traceparent",
+            "tracestate",
+            "attempts",
+            "last_error",
+            "failed_at"
+        ]
+    );
+    assert_eq!(
+        planned.len(),
+        added.len() + 2,
+        "and the two indexes: {planned:#?}"
+    );
+
+    let run = outbox_relay::migrate(&lite.database(), &table, false)
+        .await
+        .unwrap();
+    assert_eq!(run, planned);
+    assert_ne!(schema_sql(&lite), before);
+    let again = outbox_relay::migrate(&lite.database(), &table, false)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "a second run does nothing: {again:?}");
+
+    let (summary, out) = run_to_buffer(options(lite.database(), table.clone())).await;
+    assert_eq!(summary.published, 2);
+    assert_eq!(ids(&out.lines()), [uuid(1), uuid(2)]);
+    assert_eq!(status(&lite, &table).await, (0, 2, 0));
+}
+
+#[tokio::test]
+async fn sqlite_migrate_refuses_a_data_column_it_cannot_invent() {
+    let lite = Lite::new();
+    lite.connection()
+        .execute_batch(&PY_TABLE.replace("event_id text not null unique, ", ""))
+        .unwrap();
+    let mut table = Table::new("events").unwrap();
+    table.map_all("seq=id").unwrap();
+    let before = schema_sql(&lite);
+    let error = outbox_relay::migrate(&lite.database(), &table, false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("table `events` has no column `event_id`, which `relay migrate` cannot add"),
+        "{error}"
+    );
+    assert_eq!(schema_sql(&lite), before, "nothing changed");
+    let error = outbox_relay::migrate(&lite.database(), &Table::new("nope").unwrap(), true)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("table `nope` does not exist"), "{error}");
+}
+
+#[tokio::test]
+async fn sqlite_file_replaced_under_a_running_relay_stops_it() {
+    let lite = Lite::new();
+    init(&lite, &Table::default()).await;
+    insert(&lite.path, &[NewRow::new(1, "a")]);
+    let mut options = options(lite.database(), Table::default());
+    options.engine.once = false;
+    options.engine.config.poll_interval = std::time::Duration::from_secs(1);
+    let buf = SharedBuf::default();
+    let sink = outbox_relay::stdout::StdoutSink::to_writer(buf.clone(), None);
+    let source = outbox_relay::sqlite::SqliteSource::new(&lite.path, Table::default());
+    let relay = tokio::spawn(outbox_relay::relay::run_with(
+        source,
+        sink,
+        options,
+        std::future::pending(),
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while buf.raw_lines().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first row was not published"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Deleted and created again, as a reset of the service's database does it.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", lite.path.display()));
+    }
+    init(&lite, &Table::default()).await;
+    insert(&lite.path, &[NewRow::new(1, "b"), NewRow::new(2, "b")]);
+    let error = tokio::time::timeout(std::time::Duration::from_secs(60), relay)
+        .await
+        .expect("the relay stops")
+        .unwrap()
+        .expect_err("a fatal error")
+        .to_string();
+    // Seen deleted or seen replaced, as the claim falls between the two.
+    assert!(
+        (error.contains("was replaced by another file") || error.contains("was deleted"))
+            && error.contains("while the relay ran")
+            && error.contains(&lite.path.display().to_string()),
+        "{error}"
+    );
+    assert_eq!(buf.raw_lines().len(), 1, "nothing of the new file sent");
+    assert_eq!(
+        published_count(&lite, "outbox_events"),
+        0,
+        "nothing of the new file marked"
+    );
+    // Started again, the relay reads the new file.
+    let (summary, _) = run_to_buffer(common::options(lite.database(), Table::default())).await;
+    assert_eq!(summary.published, 2);
+}

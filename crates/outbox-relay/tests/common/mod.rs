@@ -211,3 +211,24 @@ pub fn header<'a>(line: &'a serde_json::Value, name: &str) -> Option<&'a str> {
         .find(|h| h[0] == name)
         .and_then(|h| h[1].as_str())
 }
+
+/// Runs the relay once on `options`' database into a buffer, where it must be refused before
+/// anything is sent: the error, and the buffer.
+pub async fn refused(options: RelayOptions) -> (String, SharedBuf) {
+    let buf = SharedBuf::default();
+    let sink = StdoutSink::to_writer(buf.clone(), None);
+    let error = match &options.database {
+        Database::Sqlite(path) => {
+            let source = outbox_relay::sqlite::SqliteSource::new(path, options.table.clone());
+            outbox_relay::relay::run_with(source, sink, options, std::future::pending()).await
+        }
+        Database::Postgres(url) => {
+            let source = outbox_relay::postgres::PostgresSource::new(url, options.table.clone())
+                .unwrap()
+                .deleting_published(options.engine.delete_published_after.is_some());
+            outbox_relay::relay::run_with(source, sink, options, std::future::pending()).await
+        }
+    }
+    .expect_err("the relay must refuse the table");
+    (error.to_string(), buf)
+}
