@@ -431,7 +431,11 @@ const TABLE_OPTIONS: &str = "\
                           column (data_version, correlation_id, causation_id,
                           partition_key, traceparent, tracestate only)
   --message-column NAME   read each event from one JSON column holding
-                          python-outbox-core's to_message() object";
+                          python-outbox-core's to_message() object; with
+                          --column partition_key=COL, COL (when not NULL) is the key
+                          rows are ordered by and the key published (message key and
+                          ce_partitionkey), else the message's partition_key, else
+                          its aggregate_id";
 
 const INIT_HELP: &str = "\
 outbox-ce relay init: create the outbox table, its indexes and its notify trigger
