@@ -38,6 +38,12 @@ use crate::wire::{Data, ExtensionValue, check_extension_value};
 /// with `datetime.utcnow()` have none). Whatever reads the time of an event before it is
 /// published (the age of a backlog, say) reads it with this, and so agrees with the reader.
 ///
+/// ```
+/// let at = outbox_cloudevents::parse_occurred_at("2024-05-01 10:00:00").unwrap();
+/// assert_eq!(at.to_rfc3339(), "2024-05-01T10:00:00+00:00");
+/// assert!(outbox_cloudevents::parse_occurred_at("yesterday").is_err());
+/// ```
+///
 /// # Errors
 /// [`ErrorKind::Invalid`] on the field `occurred_at` for text that is not such a timestamp.
 pub fn parse_occurred_at(text: &str) -> Result<chrono::DateTime<chrono::Utc>> {
