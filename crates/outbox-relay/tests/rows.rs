@@ -1,6 +1,10 @@
 //! Rows the relay cannot read whole fail, naming the column, instead of going out altered or
 //! with an empty key: text that is not UTF-8 (SQLite), a row whose key columns are all `NULL`
-//! in a mapped table (SQLite and PostgreSQL).
+//! in a mapped table, an `attempts` that is no integer, a `NULL` message column (SQLite and
+//! PostgreSQL). Hostile values elsewhere: every `seq` is claimed (zero, negative, the extremes),
+//! `attempts` saturates, the backlog age reads times as the publisher does and never stops on
+//! one it cannot read, the partition key column of a message table is the key published, and
+//! dead letters keep bytes that are not UTF-8.
 
 #![allow(
     clippy::unwrap_used,
