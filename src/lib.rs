@@ -135,6 +135,7 @@ pub use kafka::{
 };
 pub use mapping::Profile;
 pub use names::{EventType, ExtensionName};
+pub use outbox_json::parse_occurred_at;
 pub use payload::{FromData, Payload, ToData};
 pub use wire::{Data, ExtensionValue, WireEvent};
 

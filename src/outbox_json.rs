@@ -33,6 +33,23 @@ use crate::payload::{FromData, ToData};
 use crate::time;
 use crate::wire::{Data, ExtensionValue, check_extension_value};
 
+/// Reads an `occurred_at` as [`OutboxEvent::from_message_json`] reads that member: an RFC
+/// 3339 timestamp, or one without an offset, read as UTC (python-outbox-core's events written
+/// with `datetime.utcnow()` have none). Whatever reads the time of an event before it is
+/// published (the age of a backlog, say) reads it with this, and so agrees with the reader.
+///
+/// ```
+/// let at = outbox_cloudevents::parse_occurred_at("2024-05-01 10:00:00").unwrap();
+/// assert_eq!(at.to_rfc3339(), "2024-05-01T10:00:00+00:00");
+/// assert!(outbox_cloudevents::parse_occurred_at("yesterday").is_err());
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::Invalid`] on the field `occurred_at` for text that is not such a timestamp.
+pub fn parse_occurred_at(text: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    time::parse(text, true).map_err(|e| e.field("occurred_at"))
+}
+
 /// The members this layout owns; a payload member may not use these names.
 const METADATA: [&str; 10] = [
     "event_id",
@@ -267,9 +284,7 @@ impl<P: FromData> OutboxEvent<P> {
         let event_type = EventType::new(required("event_type")?.into_owned())?;
         let aggregate_id = required("aggregate_id")?.into_owned();
         check_non_empty(&aggregate_id).map_err(|e| e.field("aggregate_id"))?;
-        // python-outbox-core's events written with `datetime.utcnow()` have no offset.
-        let occurred_at =
-            time::parse(&required("occurred_at")?, true).map_err(|e| e.field("occurred_at"))?;
+        let occurred_at = parse_occurred_at(&required("occurred_at")?)?;
         let source = required("source")?.into_owned();
         check_uri_reference(&source).map_err(|e| e.field("source"))?;
         let data_version =

@@ -536,7 +536,11 @@ Table:
                           column (data_version, correlation_id, causation_id,
                           partition_key, traceparent, tracestate only)
   --message-column NAME   read each event from one JSON column holding
-                          python-outbox-core's to_message() object";
+                          python-outbox-core's to_message() object; with
+                          --column partition_key=COL, COL (when not NULL) is the key
+                          rows are ordered by and the key published (message key and
+                          ce_partitionkey), else the message's partition_key, else
+                          its aggregate_id";
 
 /// The options of `init`, `schema` and `status`.
 const SHORT_OPTIONS: &str = "\

@@ -196,3 +196,68 @@ fn sqlite_invalid_row_blocks_its_key_with_on_failure_block() {
     let db = Db::sqlite();
     block_holds_the_key(&db, sqlite_bad_rows());
 }
+
+/// `relay run --once --to stdout` with the extra flags; the finished run.
+fn run_to_stdout(db: &Db, extra: &[&str]) -> common::Run {
+    let url = db.url();
+    let args = [
+        &[
+            "relay",
+            "run",
+            "--db",
+            url.as_str(),
+            "--to",
+            "stdout",
+            "--once",
+        ],
+        extra,
+    ]
+    .concat();
+    common::outbox_ce(&args, None)
+}
+
+#[test]
+fn sqlite_an_occurred_at_that_is_not_utf8_stops_neither_status_nor_a_relay_with_metrics() {
+    let db = Db::sqlite();
+    db.execute(&format!(
+        "insert into outbox_events (event_id, event_type, aggregate_id, source, occurred_at, payload) \
+         values ('{}', 'com.example.ok', 'k', 'order-service', CAST(X'32303234ff' AS TEXT), '{{}}')",
+        event_id(1)
+    ));
+    insert_row(&db, &event_id(2), "com.example.ok", "k", TIME);
+    let run = common::outbox_ce(&["relay", "status", "--db", &db.url()], None);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(json["pending"], 2);
+    assert!(json["oldest_pending_age_seconds"].is_null(), "{json}");
+    let error = json["oldest_pending_age_error"].as_str().unwrap();
+    assert!(
+        error.contains("seq 1") && error.contains("column `occurred_at`"),
+        "{error}"
+    );
+
+    let addr = common::relay::free_addr();
+    let run = run_to_stdout(&db, &["--metrics-listen", &addr]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(run.lines().len(), 1, "the good row is published");
+    assert!(run.stdout.contains(&event_id(2)));
+    let warnings = run
+        .stderr_lines()
+        .into_iter()
+        .filter(|l| l.contains("age of the oldest pending row is unknown"))
+        .count();
+    assert_eq!(warnings, 1, "logged once: {}", run.stderr);
+    let s = status(&db.url());
+    assert_eq!((s.pending, s.published, s.failed), (0, 1, 1));
+}
+
+#[test]
+fn relay_run_help_says_a_partition_key_column_is_published_with_a_message_column() {
+    let run = common::outbox_ce(&["relay", "run", "--help"], None);
+    assert_eq!(run.status, 0);
+    let help = run.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains("with --column partition_key=COL, COL (when not NULL) is the key rows are ordered by and the key published"),
+        "{help}"
+    );
+}

@@ -193,6 +193,8 @@ pub struct Engine<S: Source, K: Sink> {
     acked: Vec<(i64, u64, Instant)>,
     batches: HashMap<u64, Batch>,
     next_batch: u64,
+    /// The `seq` the next claim that is not full starts from: one past the last row
+    /// claimed, [`i64::MIN`] before any (no `seq` is below it).
     cursor: i64,
     connected: bool,
     more: bool,
@@ -229,7 +231,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
             acked: Vec::new(),
             batches: HashMap::new(),
             next_batch: 0,
-            cursor: 0,
+            cursor: i64::MIN,
             connected: false,
             more: false,
             woken: false,
@@ -262,6 +264,8 @@ impl<S: Source, K: Sink> Engine<S, K> {
         let mut reconnect_wait = RECONNECT_FIRST;
         // The first pending row and when it was first seen so, for the lag check.
         let mut head: (Option<i64>, Instant) = (None, now);
+        // Why the age of that row is unknown, once logged.
+        let mut age_unknown: Option<String> = None;
         self.logger.log(
             "info",
             "outbox.relay_started",
@@ -358,6 +362,10 @@ impl<S: Source, K: Sink> Engine<S, K> {
                             head = (status.oldest_pending_seq, now);
                         }
                         let stuck = head.0.map_or(0.0, |_| (now - head.1).as_secs_f64());
+                        if status.oldest_pending_age_error != age_unknown {
+                            age_unknown = status.oldest_pending_age_error.clone();
+                            self.log_age_unknown(age_unknown.as_deref());
+                        }
                         self.metrics.backlog(
                             status.pending,
                             status.oldest_pending_age_seconds.unwrap_or(0.0),
@@ -438,15 +446,15 @@ impl<S: Source, K: Sink> Engine<S, K> {
         Ok(self.summary)
     }
 
-    /// Claims up to `limit` rows: after the cursor, or (`full`) from the start of the table
-    /// leaving out the rows in memory, which finds rows committed late and rows of buckets
-    /// just taken.
+    /// Claims up to `limit` rows: from the cursor, or (`full`) from the start of the table
+    /// (every `seq`, zero and negative ones included) leaving out the rows in memory, which
+    /// finds rows committed late and rows of buckets just taken.
     async fn claim(&mut self, full: bool, limit: usize) -> Result<usize, SourceError> {
-        let after = if full { 0 } else { self.cursor };
-        let mut exclude: Vec<i64> = self.seqs.iter().copied().filter(|s| *s > after).collect();
+        let from = if full { i64::MIN } else { self.cursor };
+        let mut exclude: Vec<i64> = self.seqs.iter().copied().filter(|s| *s >= from).collect();
         exclude.sort_unstable();
         let options = ClaimOptions {
-            after,
+            from,
             limit,
             skip_blocked_keys: self.options.on_failure == OnFailure::Block,
         };
@@ -458,13 +466,14 @@ impl<S: Source, K: Sink> Engine<S, K> {
         }
         self.woken = false;
         self.more = n == limit;
-        let last = rows.last().map(|r| r.seq);
-        if let Some(last) = last {
+        // One past the last row; a row at `i64::MAX` is left out by `exclude` while in memory.
+        let next = rows.last().map(|r| r.seq.saturating_add(1));
+        if let Some(next) = next {
             // A full claim that was cut short saw everything up to its last row only.
             self.cursor = if full && n == limit {
-                last
+                next
             } else {
-                self.cursor.max(last)
+                self.cursor.max(next)
             };
         }
         if n == 0 {
@@ -650,7 +659,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
                 self.give_up(&key, &error).await
             }
             (Err(e), Target::Main) => {
-                let attempts = entry.row.attempts + 1;
+                let attempts = entry.row.attempts.saturating_add(1);
                 let max = i64::from(self.options.config.max_retry_count);
                 if attempts > max {
                     if self.options.dead_letter {
@@ -716,7 +725,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
             return Ok(());
         };
         let (seq, batch) = (entry.row.seq, entry.batch);
-        let attempts = entry.row.attempts + 1;
+        let attempts = entry.row.attempts.saturating_add(1);
         let event = entry.row.to_event().ok();
         if let Err(e) = self.source.record_failure(seq, error, true).await {
             // The row stays pending; it is claimed again after the reconnection.
@@ -742,6 +751,19 @@ impl<S: Source, K: Sink> Engine<S, K> {
         self.finish_batch(batch);
         self.after_head(key.clone());
         Ok(())
+    }
+
+    /// Logs, once for each row, that the age of the oldest pending row is unknown (it is
+    /// counted as 0); the row itself fails when it is claimed.
+    fn log_age_unknown(&self, error: Option<&str>) {
+        if let Some(error) = error {
+            self.logger.log(
+                "warning",
+                "outbox.backlog_age_unknown",
+                &format!("the age of the oldest pending row is unknown (counted as 0): {error}"),
+                serde_json::json!({"error": error}),
+            );
+        }
     }
 
     fn log_failure(
@@ -909,7 +931,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
         self.connected = false;
         self.drop_unsent(None);
         self.retries.clear();
-        self.cursor = 0;
+        self.cursor = i64::MIN;
         self.full_due = true;
         Ok(())
     }

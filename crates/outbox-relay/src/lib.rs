@@ -44,18 +44,40 @@
 //!   `FIELD=` (empty) says the table has no such column (optional fields only).
 //! - `--message-column NAME` reads each event from one JSON column holding python-outbox-core's
 //!   `to_message()` object ([`Table::with_message_column`]); the partition key is its
-//!   `partition_key` member, else its `aggregate_id`.
+//!   `partition_key` member, else its `aggregate_id`. With `--column partition_key=COL` as
+//!   well, that column comes first: when it is not `NULL`, its value is the key the rows are
+//!   ordered (and, with `--on-failure block`, held) by, and the key published: the message
+//!   key, `ce_partitionkey`, and the `partition_key` member in `outbox-json` mode. The key
+//!   that orders is always the key published: a row whose event would carry another key
+//!   (a message with two `partition_key` members, say) fails.
 //! - PostgreSQL `payload` as `json` keeps the text as the service wrote it, byte for byte on
 //!   the wire; `jsonb` is accepted but PostgreSQL stores it parsed, so key order, white space
 //!   and duplicate keys are lost before the relay reads it.
 //! - A row is read into an outbox event by the library's own `to_message()` reader
 //!   ([`Row::to_event`]), so a bad row fails with the library's error text. Each value is
 //!   selected under a name of its own and read by that name. A value that cannot be read as
-//!   text (SQLite text or a blob that is not UTF-8), a `NULL` payload, or a row whose key
-//!   columns are all `NULL` fails the row with an error naming the column ([`Row::event`]);
-//!   nothing is sent altered or with an empty key.
+//!   text (SQLite text or a blob that is not UTF-8), a `NULL` payload or message column, or
+//!   a row whose key columns are all `NULL` fails the row with an error naming the column
+//!   ([`Row::event`]), such as ``column `body` is NULL``; nothing is sent altered or with an
+//!   empty key.
+//! - Every `seq` is claimed, zero and negative ones included: a claim from the start of the
+//!   table has no lower bound, and `--once` ends only after such a claim finds nothing.
 //! - `attempts` counts failed attempts (a refusal by the broker, an invalid row); a
-//!   published row keeps the count it had.
+//!   published row keeps the count it had. It stops at the largest value its column holds
+//!   (SQLite: 9223372036854775807; PostgreSQL: that of the column's type, 2147483647 for
+//!   `integer`) instead of overflowing. A row whose `attempts` is no integer (SQLite `TEXT`,
+//!   `REAL`, `BLOB` or `NULL`; PostgreSQL `NULL` or a value that does not read as one) fails
+//!   like an invalid row, with ``column `attempts` holds the TEXT `abc`, not an integer
+//!   count of attempts`` in `last_error`, and is dead-lettered when a topic is named; the
+//!   other rows go on, and its count starts again at 1.
+//! - The age of the backlog (`relay status`, the `oldest_pending_age_seconds` metric and the
+//!   lag of `/health`) reads `occurred_at` with the publisher's own parser
+//!   ([`outbox_cloudevents::parse_occurred_at`]), so every time a row is published with, such
+//!   as SQLite's `CURRENT_TIMESTAMP` form `2024-05-01 10:00:00`, has its true age. A time it
+//!   cannot read (`NULL`, not UTF-8, not a time) never stops the relay or `relay status`: the
+//!   age is unknown, `relay status` says why in `oldest_pending_age_error` (naming the `seq`
+//!   and the column), the relay logs `outbox.backlog_age_unknown` once for that row and counts
+//!   its age as 0, and the row itself fails when it is claimed.
 //! - Before anything is read or sent, each source checks the table as the database describes
 //!   it: every column its statements name (after the mapping) exists, the `seq` column is
 //!   unique (the primary key, or the one column of a unique index that is neither partial nor
@@ -104,8 +126,10 @@
 //!    `retry_backoff_multiplier` each time, and after `max_retry_count` retries its row is marked
 //!    failed (`attempts`, `last_error`, `failed_at`). With `--dead-letter-topic`, a failed row
 //!    is first sent there: key = its partition key, value = the row as a JSON object (`seq`,
-//!    then each column read, by its name in the table, as text or `null`; the payload as its
-//!    text even when that is not JSON), headers `outbox-error`, `outbox-seq`, `outbox-table`;
+//!    then each column read, by its name in the table, as text, `null` for SQL `NULL`, or
+//!    `{"base64": "..."}` holding the stored bytes (standard alphabet, padded) of a value
+//!    that is not UTF-8 text; the payload as its text even when that is not JSON), headers
+//!    `outbox-error`, `outbox-seq`, `outbox-table`;
 //!    it is marked failed once that message is acknowledged. The later rows of its key then go
 //!    on, or with `--on-failure block` wait until the failed row is published or its
 //!    `failed_at` is cleared.
@@ -147,7 +171,9 @@
 //! - `run --dead-letter-topic T` with `--to stdout`: dead-letter lines carry `"topic": T`.
 //!
 //! `relay status` prints `{"pending":N,"published":N,"failed":N,"oldest_pending_age_seconds":S}`
-//! with `null` for the age when nothing is pending. Exit status: 0 done or stopped by a
+//! with `null` for the age when nothing is pending; when the first pending row's
+//! `occurred_at` cannot be read, the age is `null` too and `"oldest_pending_age_error"` says
+//! why. Exit status: 0 done or stopped by a
 //! signal, 1 when the relay cannot go on (missing table or column, `seq` not unique, a
 //! database it cannot write to, an SQLite file replaced under it, standard output closed), 2 for a
 //! usage error or a setting out of range, before anything is touched.

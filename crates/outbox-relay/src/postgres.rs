@@ -32,7 +32,10 @@ use crate::inspect::{self, TableInfo};
 use crate::schema::{
     BUCKET_AS, Dialect, Field, KEY_AS, MESSAGE_AS, Names, TEXT_FIELDS, Table, quote,
 };
-use crate::source::{ClaimOptions, Row, RowFields, Source, SourceError, Status};
+use crate::source::{
+    ClaimOptions, NotText, Row, RowFields, Source, SourceError, Status, attempts_or_fail,
+    bad_attempts,
+};
 
 /// The number of buckets keys are hashed into: the most relays that can share one table.
 pub const BUCKETS: i32 = 64;
@@ -338,7 +341,7 @@ impl Sql {
         let key = table.key_expr(Dialect::Postgres);
         let bucket = format!("(((hashtext({key}) % {BUCKETS}) + {BUCKETS}) % {BUCKETS})");
         let claim = format!(
-            "SELECT {}, {bucket}::int4 AS {} FROM {t} AS o WHERE {pending} AND {seq} > $1 \
+            "SELECT {}, {bucket}::int4 AS {} FROM {t} AS o WHERE {pending} AND {seq} >= $1 \
              AND {bucket} = ANY($2::int4[]) AND NOT ({seq} = ANY($3::int8[]))",
             table.select_list(Dialect::Postgres),
             quote(BUCKET_AS),
@@ -354,8 +357,15 @@ impl Sql {
                  WHERE {seq} = ANY($1::int8[]) AND {published} IS NULL"
             ),
             delete: format!("DELETE FROM {t} WHERE {seq} = ANY($1::int8[])"),
+            // `attempts + 1` past the largest value of the column's type would fail the
+            // statement: it stays there. Any other value than an integer starts again at 1.
             failure: format!(
-                "UPDATE {t} SET {attempts} = {attempts} + 1, {last_error} = $2, \
+                "UPDATE {t} SET {attempts} = CASE WHEN {attempts}::text !~ '^-?[0-9]{{1,19}}$' \
+                 OR {attempts} IS NULL THEN 1 \
+                 ELSE least({attempts}::text::numeric + 1, CASE pg_typeof({attempts}) \
+                 WHEN 'smallint'::regtype THEN 32767 WHEN 'integer'::regtype THEN 2147483647 \
+                 ELSE 9223372036854775807 END) END, \
+                 {last_error} = $2, \
                  {failed} = CASE WHEN $3 THEN now() ELSE {failed} END \
                  WHERE {seq} = $1 AND {published} IS NULL"
             ),
@@ -436,11 +446,12 @@ fn fnv(text: &str) -> i32 {
 /// it is read as, so that reading a row can fail only on its own values.
 fn check_claim(statement: &Statement) -> Result<(), SourceError> {
     use tokio_postgres::types::Type;
-    let int8 = [Field::Seq.selected_as(), Field::Attempts.selected_as()];
-    let text = TEXT_FIELDS
-        .iter()
-        .map(|f| f.selected_as())
-        .chain([KEY_AS, MESSAGE_AS]);
+    let int8 = [Field::Seq.selected_as()];
+    let text = TEXT_FIELDS.iter().map(|f| f.selected_as()).chain([
+        KEY_AS,
+        MESSAGE_AS,
+        Field::Attempts.selected_as(),
+    ]);
     let expected = int8
         .into_iter()
         .map(|n| (n, Type::INT8))
@@ -473,6 +484,23 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
 ) -> Result<T, SourceError> {
     row.try_get(name)
         .map_err(|e| SourceError::fatal(format!("PostgreSQL: `{name}`: {}", error_text(&e))))
+}
+
+/// A row's `attempts`, selected as text so that any value the column holds reads: an
+/// integer, or what it holds instead (see [`bad_attempts`]).
+fn attempts(table: &Table, row: &tokio_postgres::Row) -> Result<i64, String> {
+    let text: Option<String> = row.try_get(Field::Attempts.selected_as()).map_err(|e| {
+        bad_attempts(
+            table,
+            &format!("a value that is not text ({})", error_text(&e)),
+        )
+    })?;
+    match text {
+        None => Err(bad_attempts(table, "NULL")),
+        Some(t) => t
+            .parse()
+            .map_err(|_| bad_attempts(table, &format!("`{t}`"))),
+    }
 }
 
 /// A count the database returned, which is never negative.
@@ -517,7 +545,7 @@ impl Source for PostgresSource {
             .client
             .query(
                 statement,
-                &[&options.after, &session.owned, &exclude, &limit],
+                &[&options.from, &session.owned, &exclude, &limit],
             )
             .await
             .map_err(classify)?;
@@ -526,10 +554,10 @@ impl Source for PostgresSource {
             .map(|r| {
                 let (fields, unreadable) = RowFields::read(table, |name| {
                     r.try_get::<_, Option<String>>(name)
-                        .map_err(|e| error_text(&e))
+                        .map_err(|e| NotText::from(error_text(&e)))
                 });
                 let key = r.try_get::<_, Option<String>>(KEY_AS);
-                let (key, unreadable) = match key {
+                let (key, mut unreadable) = match key {
                     Ok(key) => (key, unreadable),
                     Err(e) => (
                         None,
@@ -542,10 +570,11 @@ impl Source for PostgresSource {
                         }),
                     ),
                 };
+                let attempts = attempts(table, r);
                 Ok(Row {
                     seq: get(r, Field::Seq.selected_as())?,
                     key,
-                    attempts: get(r, Field::Attempts.selected_as())?,
+                    attempts: attempts_or_fail(attempts, &mut unreadable),
                     bucket: get(r, BUCKET_AS)?,
                     fields,
                     unreadable,
@@ -615,20 +644,18 @@ impl Source for PostgresSource {
             .map_err(classify)?
         {
             Some(r) => Some((
-                get::<Option<String>>(&r, "occurred_at")?,
                 get::<i64>(&r, "seq")?,
+                r.try_get::<_, Option<String>>("occurred_at")
+                    .map_err(|e| error_text(&e)),
             )),
             None => None,
         };
-        Ok(Status {
-            pending: count(&counts, "pending")?,
-            published: count(&counts, "published")?,
-            failed: count(&counts, "failed")?,
-            oldest_pending_age_seconds: occurred
-                .as_ref()
-                .map(|(t, _)| t.as_deref().map_or(0.0, crate::source::age_of)),
-            oldest_pending_seq: occurred.map(|(_, seq)| seq),
-        })
+        let counts = (
+            count(&counts, "pending")?,
+            count(&counts, "published")?,
+            count(&counts, "failed")?,
+        );
+        Ok(Status::new(&self.table, counts, occurred))
     }
 
     async fn rebalance(&mut self) -> Result<(Vec<i32>, bool), SourceError> {

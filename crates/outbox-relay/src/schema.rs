@@ -547,8 +547,10 @@ impl Table {
 
     /// The values a claim selects, each under a name of its own (see [`Field::selected_as`],
     /// [`KEY_AS`], [`MESSAGE_AS`]) and read by that name, so that the order of the list does
-    /// not matter: seq and attempts as `int8`, the partition key, then the event fields,
-    /// payload, trace columns and message, each as text (`NULL` where the table has none).
+    /// not matter: seq as `int8`, attempts as the column holds it in SQLite and as text in
+    /// PostgreSQL (so that a value of any type reads, and one that is no count fails only its
+    /// row), the partition key, then the event fields, payload, trace columns and message,
+    /// each as text (`NULL` where the table has none).
     pub(crate) fn select_list(&self, dialect: Dialect) -> String {
         let text = |field: Field| match (self.column(field), dialect) {
             (None, Dialect::Postgres) => "NULL::text".to_owned(),
@@ -578,7 +580,10 @@ impl Table {
             (int8(self.col(Field::Seq)), Field::Seq.selected_as()),
             (key, KEY_AS),
             (
-                int8(self.col(Field::Attempts)),
+                match dialect {
+                    Dialect::Postgres => format!("{}::text", self.col(Field::Attempts)),
+                    Dialect::Sqlite => self.col(Field::Attempts),
+                },
                 Field::Attempts.selected_as(),
             ),
             (message, MESSAGE_AS),

@@ -2,11 +2,13 @@
 //! order, mark them, count them.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
 use outbox_cloudevents::{ExtensionValue, OutboxEvent, Payload};
 use tokio::sync::Notify;
 
@@ -22,13 +24,32 @@ pub struct Row {
     pub key: Option<String>,
     /// The bucket of its key (see the crate docs); always 0 for SQLite.
     pub bucket: i32,
-    /// Its `attempts`.
+    /// Its `attempts`; 0 when the column holds no integer, and then the row fails (see
+    /// [`Row::unreadable`]).
     pub attempts: i64,
     /// The event columns, as text, `None` for SQL `NULL` or a column the table lacks.
     pub fields: RowFields,
-    /// Why a column of the row could not be read as text, naming the column (text that is
-    /// not UTF-8, for example); the row then fails with this error (see [`Row::event`]).
+    /// Why a column of the row could not be read, naming the column (text that is not
+    /// UTF-8, an `attempts` that is not an integer); the row then fails with this error (see
+    /// [`Row::event`]).
     pub unreadable: Option<String>,
+}
+
+/// A value that is not text: why, and its bytes when the database has them (SQLite text or a
+/// blob that is not UTF-8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NotText {
+    pub reason: String,
+    pub bytes: Option<Vec<u8>>,
+}
+
+impl From<String> for NotText {
+    fn from(reason: String) -> Self {
+        NotText {
+            reason,
+            bytes: None,
+        }
+    }
 }
 
 /// The event columns of a row, as text.
@@ -51,6 +72,9 @@ pub struct RowFields {
     pub tracestate: Option<String>,
     /// The whole `to_message()` object, for a table with a message column.
     pub message: Option<String>,
+    /// The stored bytes of each value that is not text, by its column (their field above is
+    /// `None`), kept for the row's dead-letter copy.
+    pub not_text: BTreeMap<String, Vec<u8>>,
 }
 
 impl RowFields {
@@ -106,11 +130,12 @@ impl RowFields {
 
     /// Reads the text values of a claimed row by the names the claim selects them as
     /// ([`Field::selected_as`], [`MESSAGE_AS`]); `read` gives a value's text, `None` for
-    /// SQL `NULL`, or why it is not text. Returns the fields and the first such error,
-    /// naming the column of `table` it came from.
+    /// SQL `NULL`, or why it is not text (with its bytes, which are kept in
+    /// [`RowFields::not_text`]). Returns the fields and the first such error, naming the
+    /// column of `table` it came from.
     pub(crate) fn read(
         table: &Table,
-        mut read: impl FnMut(&'static str) -> Result<Option<String>, String>,
+        mut read: impl FnMut(&'static str) -> Result<Option<String>, NotText>,
     ) -> (Self, Option<String>) {
         let mut fields = RowFields::default();
         let mut error = None;
@@ -121,10 +146,15 @@ impl RowFields {
         for (field, name, column) in columns {
             let value = match read(name) {
                 Ok(value) => value,
-                Err(e) => {
+                Err(NotText { reason, bytes }) => {
+                    let column = column.unwrap_or(name);
                     if error.is_none() {
-                        let column = column.unwrap_or(name);
-                        error = Some(format!("column `{column}` cannot be read as text: {e}"));
+                        error = Some(format!(
+                            "column `{column}` cannot be read as text: {reason}"
+                        ));
+                    }
+                    if let Some(bytes) = bytes {
+                        fields.not_text.insert(column.to_owned(), bytes);
                     }
                     None
                 }
@@ -144,18 +174,25 @@ impl RowFields {
 
 impl Row {
     /// The outbox event the row holds, as the relay sends it: [`Row::to_event`], after
-    /// checking that the row was read whole.
+    /// checking that the row was read whole, and that the event's partition key is the key
+    /// the row was ordered by ([`Row::key`]): the key that orders is the key published.
     ///
     /// # Errors
-    /// The text the row fails with: [`Row::unreadable`]; a `NULL` payload, naming its
-    /// column; the library's error from [`Row::to_event`]; or, for a row without a partition
-    /// key, an error naming the columns the key is read from (for a table of
-    /// `to_message()` objects, after the library had its say on the message).
+    /// The text the row fails with: [`Row::unreadable`]; a `NULL` payload or message,
+    /// naming its column; the library's error from [`Row::to_event`]; for a row without a
+    /// partition key, an error naming the columns the key is read from (for a table of
+    /// `to_message()` objects, after the library had its say on the message); or an event
+    /// whose partition key is not the row's key.
     pub fn event(&self, table: &Table) -> Result<OutboxEvent<Payload>, String> {
         if let Some(e) = &self.unreadable {
             return Err(e.clone());
         }
         let keyless = || format!("the row has no partition key: {} NULL", table.key_source());
+        if let Some(column) = table.message_column()
+            && self.fields.message.is_none()
+        {
+            return Err(format!("column `{column}` is NULL"));
+        }
         if table.message_column().is_none() {
             if self.fields.payload.is_none() {
                 let column = table
@@ -168,10 +205,15 @@ impl Row {
             }
         }
         let event = self.to_event().map_err(|e| e.to_string())?;
-        if self.key.is_none() {
-            return Err(keyless());
+        match self.key.as_deref() {
+            None => Err(keyless()),
+            Some(key) if key != event.partition_key() => Err(format!(
+                "the row is ordered by the partition key `{key}` ({}) but its event's is `{}`",
+                table.key_source(),
+                event.partition_key()
+            )),
+            Some(_) => Ok(event),
         }
-        Ok(event)
     }
 
     /// The text the row stores its `occurred_at` as: the column's text, or the member of the
@@ -184,7 +226,8 @@ impl Row {
     }
 
     /// The outbox event the row holds, checked by the library: the same rules and the same
-    /// error text as `outbox-ce encode` applies to a `to_message()` line.
+    /// error text as `outbox-ce encode` applies to a `to_message()` line. With a message
+    /// column, a `partition_key` column that is not `NULL` overrides the message's key.
     ///
     /// # Errors
     /// The library's [`outbox_cloudevents::Error`] for a row that is not a valid outbox
@@ -193,7 +236,13 @@ impl Row {
     pub fn to_event(&self) -> outbox_cloudevents::Result<OutboxEvent<Payload>> {
         let f = &self.fields;
         let event = match &f.message {
-            Some(message) => OutboxEvent::<Payload>::from_message_json(message.as_bytes())?,
+            Some(message) => {
+                let event = OutboxEvent::<Payload>::from_message_json(message.as_bytes())?;
+                match &f.partition_key {
+                    Some(key) => event.with_partition_key(key.as_str())?,
+                    None => event,
+                }
+            }
             None => {
                 // The metadata as a `to_message()` object, so that every field is read by
                 // the library's one parser; the payload is taken as it is, any JSON value.
@@ -234,44 +283,93 @@ impl Row {
     }
 
     /// The row as a JSON object for a dead-letter topic: `seq` as a number, then each column
-    /// the relay read, by its name in the table, as a string or `null` (the payload and the
-    /// message column as their text, even when that text is not JSON).
+    /// the relay read, by its name in the table, as a string, `null` for SQL `NULL`, or
+    /// `{"base64": "..."}` holding the stored bytes of a value that is not UTF-8 text (the
+    /// payload and the message column as their text, even when that text is not JSON).
     pub fn to_dead_letter_json(&self, table: &Table) -> Vec<u8> {
         let mut object = serde_json::Map::new();
         object.insert("seq".to_owned(), self.seq.into());
-        let text = |value: Option<&str>| {
-            value.map_or(serde_json::Value::Null, |v| {
-                serde_json::Value::String(v.to_owned())
-            })
-        };
+        let value =
+            |column: &str, text: Option<&str>| match (text, self.fields.not_text.get(column)) {
+                (Some(text), _) => serde_json::Value::String(text.to_owned()),
+                (None, Some(bytes)) => serde_json::json!({
+                    "base64": base64::engine::general_purpose::STANDARD.encode(bytes)
+                }),
+                (None, None) => serde_json::Value::Null,
+            };
         for field in TEXT_FIELDS {
             if let Some(column) = table.column(field) {
-                object.insert(column.to_owned(), text(self.fields.get(field)));
+                object.insert(column.to_owned(), value(column, self.fields.get(field)));
             }
         }
         if let Some(column) = table.message_column() {
-            object.insert(column.to_owned(), text(self.fields.message.as_deref()));
+            object.insert(
+                column.to_owned(),
+                value(column, self.fields.message.as_deref()),
+            );
         }
         serde_json::Value::Object(object).to_string().into_bytes()
     }
 }
 
-/// Seconds from an RFC 3339 time (or one without an offset, read as UTC) to now; 0 for text
-/// that is not a time.
-pub(crate) fn age_of(text: &str) -> f64 {
-    let instant = chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .or_else(|_| {
-            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
-        });
-    match instant {
-        Ok(t) => ((chrono::Utc::now() - t).num_microseconds().unwrap_or(0) as f64 / 1e6).max(0.0),
-        Err(_) => 0.0,
+/// A row's `attempts` from what the database holds: the count, or why it is none (`held`
+/// describes the value, such as `NULL` or ``the TEXT `abc` ``), naming the column. Any value
+/// but an integer fails its row ([`attempts_or_fail`]).
+pub(crate) fn bad_attempts(table: &Table, held: &str) -> String {
+    let column = table
+        .column(Field::Attempts)
+        .unwrap_or(Field::Attempts.name());
+    format!("column `{column}` holds {held}, not an integer count of attempts")
+}
+
+/// The count of `attempts`, or 0 when it is none; the row then fails with that error unless
+/// it already fails for another reason.
+pub(crate) fn attempts_or_fail(
+    attempts: Result<i64, String>,
+    unreadable: &mut Option<String>,
+) -> i64 {
+    attempts.unwrap_or_else(|e| {
+        unreadable.get_or_insert(e);
+        0
+    })
+}
+
+/// Where the backlog's age is read from, for the error of an age that cannot be known.
+fn occurred_source(table: &Table) -> String {
+    match table.message_column() {
+        Some(m) => format!("the `occurred_at` member of message column `{m}`"),
+        None => format!(
+            "column `{}`",
+            table
+                .column(Field::OccurredAt)
+                .unwrap_or(Field::OccurredAt.name())
+        ),
     }
 }
 
+/// Seconds from the `occurred_at` of row `seq` (its text, or why it is not text) to now, read
+/// by the publisher's own parser ([`outbox_cloudevents::parse_occurred_at`]), so that the age
+/// is known exactly for the times the row is published with; or why it is not known, naming
+/// the row and the column. A time in the future is 0 seconds old.
+pub(crate) fn age_of(
+    table: &Table,
+    seq: i64,
+    occurred: Result<Option<String>, String>,
+) -> Result<f64, String> {
+    let at = |what: String| format!("seq {seq}: {} {what}", occurred_source(table));
+    let text = occurred
+        .map_err(|e| at(format!("cannot be read as text: {e}")))?
+        .ok_or_else(|| at("is NULL".to_owned()))?;
+    let instant = outbox_cloudevents::parse_occurred_at(&text)
+        .map_err(|e| at(format!("is not a time: {e}")))?;
+    let micros = (chrono::Utc::now() - instant)
+        .num_microseconds()
+        .unwrap_or(i64::MAX);
+    Ok((micros as f64 / 1e6).max(0.0))
+}
+
 /// Counts of the table's rows, as `relay status` prints them.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Status {
     /// Rows neither published nor failed.
     pub pending: u64,
@@ -280,22 +378,55 @@ pub struct Status {
     /// Rows failed and not published.
     pub failed: u64,
     /// Seconds since the `occurred_at` of the first pending row in `seq` order; `None` (JSON
-    /// `null`) when none is pending.
+    /// `null`) when none is pending, or when that row's time cannot be read (see
+    /// [`Status::oldest_pending_age_error`]).
     pub oldest_pending_age_seconds: Option<f64>,
     /// The `seq` of that row (not printed by `relay status`).
     pub oldest_pending_seq: Option<i64>,
+    /// Why the age of that row is unknown, naming its `seq` and column: its `occurred_at` is
+    /// `NULL`, not text, or not a time the publisher reads (the row itself fails when it is
+    /// claimed).
+    pub oldest_pending_age_error: Option<String>,
 }
 
 impl Status {
-    /// The one-line JSON object `relay status` prints.
+    /// Counts of the table's rows, with the age of the first pending one, `seq`, from its
+    /// `occurred_at` (see [`Status::oldest_pending_age_error`]); `oldest` is `None` when none
+    /// is pending.
+    pub(crate) fn new(
+        table: &Table,
+        (pending, published, failed): (u64, u64, u64),
+        oldest: Option<(i64, Result<Option<String>, String>)>,
+    ) -> Self {
+        let mut status = Status {
+            pending,
+            published,
+            failed,
+            ..Status::default()
+        };
+        if let Some((seq, occurred)) = oldest {
+            status.oldest_pending_seq = Some(seq);
+            match age_of(table, seq, occurred) {
+                Ok(age) => status.oldest_pending_age_seconds = Some(age),
+                Err(e) => status.oldest_pending_age_error = Some(e),
+            }
+        }
+        status
+    }
+
+    /// The one-line JSON object `relay status` prints; `oldest_pending_age_error` is there
+    /// only when the age is unknown.
     pub fn to_json(&self) -> String {
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "pending": self.pending,
             "published": self.published,
             "failed": self.failed,
             "oldest_pending_age_seconds": self.oldest_pending_age_seconds,
-        })
-        .to_string()
+        });
+        if let (Some(e), Some(object)) = (&self.oldest_pending_age_error, json.as_object_mut()) {
+            object.insert("oldest_pending_age_error".to_owned(), e.clone().into());
+        }
+        json.to_string()
     }
 }
 
@@ -337,8 +468,9 @@ impl std::error::Error for SourceError {}
 /// How the engine asks for rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClaimOptions {
-    /// Only rows with a greater `seq`.
-    pub after: i64,
+    /// Only rows with a `seq` of at least this: [`i64::MIN`] claims from the start of the
+    /// table, zero and negative `seq`s included.
+    pub from: i64,
     /// At most this many rows.
     pub limit: usize,
     /// Leave out the rows of keys that have an earlier failed row (`--on-failure block`).
@@ -354,8 +486,8 @@ pub trait Source: Send {
     /// (Re)connects. Ownership of keys (see [`Source::rebalance`]) starts empty.
     fn connect(&mut self) -> impl Future<Output = Result<(), SourceError>> + Send;
 
-    /// Unpublished, unfailed rows of keys this relay owns, in `seq` order, after
-    /// `options.after`, leaving out `exclude`.
+    /// Unpublished, unfailed rows of keys this relay owns, in `seq` order, from
+    /// `options.from`, leaving out `exclude`.
     fn claim(
         &mut self,
         options: ClaimOptions,
@@ -370,8 +502,9 @@ pub trait Source: Send {
         delete: bool,
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
 
-    /// Records a failed attempt at a row: `attempts + 1` and `last_error`; with `give_up`,
-    /// also `failed_at` (python-outbox-core's `mark_failed`).
+    /// Records a failed attempt at a row: `attempts + 1` (held at the largest value the
+    /// column takes; 1 when it held no integer) and `last_error`; with `give_up`, also
+    /// `failed_at` (python-outbox-core's `mark_failed`).
     fn record_failure(
         &mut self,
         seq: i64,
@@ -496,13 +629,12 @@ mod tests {
         }
     }
 
+    const MESSAGE: &str = r#"{"event_id":"0d6f8a52-5a1f-4bb3-9d0e-3c8f6f5f2a11","event_type":"com.example.x","aggregate_id":"a","occurred_at":"2024-05-01T10:00:00","source":"svc","data_version":"1.0","correlation_id":null,"causation_id":null,"n":1}"#;
+
     #[test]
     fn a_message_column_is_read_whole() {
         let fields = RowFields {
-            message: Some(
-                r#"{"event_id":"0d6f8a52-5a1f-4bb3-9d0e-3c8f6f5f2a11","event_type":"com.example.x","aggregate_id":"a","occurred_at":"2024-05-01T10:00:00","source":"svc","data_version":"1.0","correlation_id":null,"causation_id":null,"n":1}"#
-                    .into(),
-            ),
+            message: Some(MESSAGE.into()),
             ..RowFields::default()
         };
         let event = row(fields).to_event().unwrap();
@@ -570,7 +702,7 @@ mod tests {
         table.map_all("payload=body").unwrap();
         let (fields, error) = RowFields::read(&table, |name| {
             if name == "relay_payload" {
-                Err("text that is not UTF-8".to_owned())
+                Err("text that is not UTF-8".to_owned().into())
             } else {
                 Ok(Some("x".to_owned()))
             }
@@ -588,6 +720,47 @@ mod tests {
     }
 
     #[test]
+    fn a_row_whose_event_has_another_key_than_its_own_fails() {
+        let table = Table::default();
+        let row = Row {
+            key: Some("b".into()),
+            ..row(good())
+        };
+        let error = row.event(&table).unwrap_err();
+        assert!(
+            error.contains("`b`") && error.contains("its event's is `a`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_age_that_cannot_be_known_names_the_row_and_the_column() {
+        let table = Table::default();
+        let status = Status::new(&table, (1, 0, 0), Some((7, Ok(Some("yesterday".into())))));
+        assert_eq!(status.oldest_pending_seq, Some(7));
+        assert_eq!(status.oldest_pending_age_seconds, None);
+        let json: serde_json::Value = serde_json::from_str(&status.to_json()).unwrap();
+        let error = json["oldest_pending_age_error"].as_str().unwrap();
+        assert!(
+            error.starts_with("seq 7: column `occurred_at` is not a time")
+                && error.contains("yesterday"),
+            "{error}"
+        );
+        let null = Status::new(&table, (1, 0, 0), Some((7, Ok(None))));
+        assert_eq!(
+            null.oldest_pending_age_error.as_deref(),
+            Some("seq 7: column `occurred_at` is NULL")
+        );
+        let fine = Status::new(
+            &table,
+            (1, 0, 0),
+            Some((7, Ok(Some("2024-05-01 10:00:00".into())))),
+        );
+        assert!(fine.oldest_pending_age_seconds.unwrap() > 0.0);
+        assert!(!fine.to_json().contains("oldest_pending_age_error"));
+    }
+
+    #[test]
     fn a_row_without_a_key_or_payload_fails_naming_the_columns() {
         let table = Table::default();
         let keyless = Row {
@@ -601,6 +774,16 @@ mod tests {
         );
         let message = Table::default().with_message_column("body").unwrap();
         let error = keyless.event(&message).unwrap_err();
+        assert_eq!(error, "column `body` is NULL");
+        let keyless_message = Row {
+            key: None,
+            fields: RowFields {
+                message: Some(MESSAGE.into()),
+                ..RowFields::default()
+            },
+            ..row(good())
+        };
+        let error = keyless_message.event(&message).unwrap_err();
         assert!(error.contains("message column `body`"), "{error}");
         let no_payload = row(RowFields {
             payload: None,

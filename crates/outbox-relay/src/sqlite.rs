@@ -23,7 +23,10 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
 use crate::inspect::{self, TableInfo};
 use crate::schema::{Dialect, Field, KEY_AS, Names, Table};
-use crate::source::{ClaimOptions, Row, RowFields, Source, SourceError, Status};
+use crate::source::{
+    ClaimOptions, NotText, Row, RowFields, Source, SourceError, Status, attempts_or_fail,
+    bad_attempts,
+};
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
@@ -203,7 +206,7 @@ impl Statements {
             pending,
         } = table.names();
         let claim = format!(
-            "SELECT {} FROM {t} AS o WHERE {pending} AND {seq} > ?1 \
+            "SELECT {} FROM {t} AS o WHERE {pending} AND {seq} >= ?1 \
              AND {seq} NOT IN (SELECT value FROM json_each(?2))",
             table.select_list(Dialect::Sqlite)
         );
@@ -218,8 +221,11 @@ impl Statements {
                  WHERE {seq} IN (SELECT value FROM json_each(?1)) AND {published} IS NULL"
             ),
             delete: format!("DELETE FROM {t} WHERE {seq} IN (SELECT value FROM json_each(?1))"),
+            // `attempts + 1` past the largest integer would turn into a REAL: it stays there.
             failure: format!(
-                "UPDATE {t} SET {attempts} = {attempts} + 1, {last_error} = ?2, \
+                "UPDATE {t} SET {attempts} = CASE WHEN typeof({attempts}) <> 'integer' THEN 1 \
+                 WHEN {attempts} < 9223372036854775807 THEN {attempts} + 1 ELSE {attempts} END, \
+                 {last_error} = ?2, \
                  {failed} = CASE WHEN ?3 THEN {NOW} ELSE {failed} END \
                  WHERE {seq} = ?1 AND {published} IS NULL"
             ),
@@ -242,19 +248,35 @@ impl Statements {
 }
 
 /// A value as text: `None` for `NULL`, numbers written out, text and blobs that are UTF-8;
-/// `Err` says why any other value is not text.
-fn text(value: ValueRef<'_>) -> Result<Option<String>, String> {
+/// `Err` says why any other value is not text, with its bytes.
+fn text(value: ValueRef<'_>) -> Result<Option<String>, NotText> {
+    let utf8 = |bytes: &[u8], what: &str| {
+        std::str::from_utf8(bytes)
+            .map(|t| Some(t.to_owned()))
+            .map_err(|e| NotText {
+                reason: format!("{what} that is not UTF-8 ({e})"),
+                bytes: Some(bytes.to_vec()),
+            })
+    };
     match value {
         ValueRef::Null => Ok(None),
         ValueRef::Integer(i) => Ok(Some(i.to_string())),
         ValueRef::Real(f) => Ok(Some(f.to_string())),
-        ValueRef::Text(t) => std::str::from_utf8(t)
-            .map(|t| Some(t.to_owned()))
-            .map_err(|e| format!("text that is not UTF-8 ({e})")),
-        ValueRef::Blob(b) => std::str::from_utf8(b)
-            .map(|t| Some(t.to_owned()))
-            .map_err(|e| format!("a blob that is not UTF-8 text ({e})")),
+        ValueRef::Text(t) => utf8(t, "text"),
+        ValueRef::Blob(b) => utf8(b, "a blob"),
     }
+}
+
+/// A row's `attempts`: an integer, or what the column holds instead (see [`bad_attempts`]).
+fn attempts(table: &Table, value: ValueRef<'_>) -> Result<i64, String> {
+    let held = match value {
+        ValueRef::Integer(n) => return Ok(n),
+        ValueRef::Null => "NULL".to_owned(),
+        ValueRef::Real(f) => format!("the REAL {f}"),
+        ValueRef::Text(t) => format!("the TEXT `{}`", String::from_utf8_lossy(t)),
+        ValueRef::Blob(b) => format!("a BLOB of {} bytes", b.len()),
+    };
+    Err(bad_attempts(table, &held))
 }
 
 fn json_list(seqs: &[i64]) -> String {
@@ -409,7 +431,7 @@ impl Source for SqliteSource {
         let table = self.table.clone();
         self.with(move |c| {
             let mut statement = c.prepare_cached(&sql)?;
-            let rows = statement.query_map(params![options.after, exclude, limit], |r| {
+            let rows = statement.query_map(params![options.from, exclude, limit], |r| {
                 // A value missing from the claim is an error of the query; a value that is
                 // not text fails its row.
                 let mut missing = None;
@@ -423,23 +445,25 @@ impl Source for SqliteSource {
                 if let Some(e) = missing {
                     return Err(e);
                 }
-                let (key, unreadable) = match text(r.get_ref(KEY_AS)?) {
+                let (key, mut unreadable) = match text(r.get_ref(KEY_AS)?) {
                     Ok(key) => (key, unreadable),
                     Err(e) => (
                         None,
                         unreadable.or_else(|| {
                             Some(format!(
-                                "the partition key ({}) cannot be read as text: {e}",
-                                table.key_source()
+                                "the partition key ({}) cannot be read as text: {}",
+                                table.key_source(),
+                                e.reason
                             ))
                         }),
                     ),
                 };
+                let attempts = attempts(&table, r.get_ref(Field::Attempts.selected_as())?);
                 Ok(Row {
                     seq: r.get(Field::Seq.selected_as())?,
                     key,
                     bucket: 0,
-                    attempts: r.get(Field::Attempts.selected_as())?,
+                    attempts: attempts_or_fail(attempts, &mut unreadable),
                     fields,
                     unreadable,
                 })
@@ -498,16 +522,11 @@ impl Source for SqliteSource {
                         r.get::<_, i64>("failed")?,
                     ))
                 })?;
+                // A time that is not text makes the age unknown, never the status an error.
                 let occurred = c
                     .query_row(&oldest, [], |r| {
-                        Ok(
-                            Some((r.get_ref("occurred_at")?, r.get::<_, i64>("seq")?)).map(
-                                |(t, seq)| {
-                                    let t = text(t).map_err(|e| format!("`occurred_at`: {e}"));
-                                    (t, seq)
-                                },
-                            ),
-                        )
+                        let t = text(r.get_ref("occurred_at")?).map_err(|e| e.reason);
+                        Ok(Some((r.get::<_, i64>("seq")?, t)))
                     })
                     .or_else(|e| match e {
                         rusqlite::Error::QueryReturnedNoRows => Ok(None),
@@ -520,20 +539,12 @@ impl Source for SqliteSource {
             u64::try_from(n)
                 .map_err(|_| SourceError::fatal(format!("SQLite: the count `{name}` is {n}")))
         };
-        let occurred = match occurred {
-            Some((Ok(t), seq)) => Some((t, seq)),
-            Some((Err(e), _)) => return Err(SourceError::fatal(format!("SQLite: {e}"))),
-            None => None,
-        };
-        Ok(Status {
-            pending: count("pending", counts.0)?,
-            published: count("published", counts.1)?,
-            failed: count("failed", counts.2)?,
-            oldest_pending_age_seconds: occurred
-                .as_ref()
-                .map(|(t, _)| t.as_deref().map_or(0.0, crate::source::age_of)),
-            oldest_pending_seq: occurred.map(|(_, seq)| seq),
-        })
+        let counts = (
+            count("pending", counts.0)?,
+            count("published", counts.1)?,
+            count("failed", counts.2)?,
+        );
+        Ok(Status::new(&self.table, counts, occurred))
     }
 
     fn describe(&self) -> String {
