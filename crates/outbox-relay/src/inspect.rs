@@ -18,6 +18,9 @@ pub(crate) struct TableInfo {
     /// The columns that are unique by themselves: the one column of the primary key, or of
     /// a unique index that is neither partial nor on an expression.
     pub unique: Vec<String>,
+    /// The columns that can never hold `NULL`: declared `NOT NULL`, or SQLite's one
+    /// `INTEGER PRIMARY KEY` column (the rowid, never `NULL` without being declared so).
+    pub not_null: Vec<String>,
     /// The names of its indexes.
     pub indexes: Vec<String>,
     /// The names of its triggers (PostgreSQL; none in SQLite).
@@ -135,9 +138,32 @@ pub(crate) fn check_columns(
     Ok(())
 }
 
-/// Checks that the `seq` column of the table (`None`: not there) is unique.
+/// Whether the column `seq` is read from can never be `NULL`: a row whose `seq` is `NULL`
+/// would never be claimed (no `seq >= N` holds for it), and pend for ever unseen.
+fn seq_is_not_null(table: &Table, info: &TableInfo, dialect: Dialect) -> bool {
+    table
+        .column(Field::Seq)
+        .is_some_and(|seq| contains(dialect, &info.not_null, seq))
+}
+
+/// Checks that the `seq` column of the table (`None`: not there) is unique and never `NULL`.
 fn check_seq(table: &Table, info: Option<&TableInfo>, dialect: Dialect) -> Result<(), String> {
     let info = info.ok_or_else(|| no_table(table))?;
+    if !seq_is_not_null(table, info, dialect) {
+        let fix = match dialect {
+            Dialect::Postgres => "; `outbox-ce relay migrate` sets it NOT NULL",
+            Dialect::Sqlite => "",
+        };
+        return Err(format!(
+            "table `{}`: column {} may hold NULL, and a row whose seq is NULL is never \
+             claimed; map seq to a NOT NULL column with --column seq=COLUMN{fix}",
+            table.name(),
+            describe(
+                table.column(Field::Seq).unwrap_or_default(),
+                Some(Field::Seq)
+            ),
+        ));
+    }
     if !seq_is_unique(table, info, dialect) {
         return Err(format!(
             "table `{}`: column {} is not unique (neither the primary key nor the one column \
@@ -189,6 +215,26 @@ pub(crate) fn plan(
         .filter_map(|f| table.column_ddl(f, dialect))
         .map(|column| format!("ALTER TABLE {name} ADD COLUMN {column}"))
         .collect();
+    if !seq_is_not_null(table, info, dialect) {
+        match dialect {
+            // Fails, and with it the whole migration, when a row's seq is NULL already.
+            Dialect::Postgres => statements.push(format!(
+                "ALTER TABLE {name} ALTER COLUMN {} SET NOT NULL",
+                table.col(Field::Seq)
+            )),
+            Dialect::Sqlite => {
+                return Err(format!(
+                    "table `{}`: column {} may hold NULL, and SQLite cannot make an existing \
+                     column NOT NULL; map seq to a NOT NULL column with --column seq=COLUMN",
+                    table.name(),
+                    describe(
+                        table.column(Field::Seq).unwrap_or_default(),
+                        Some(Field::Seq)
+                    ),
+                ));
+            }
+        }
+    }
     if !seq_is_unique(table, info, dialect) {
         // Fails, and with it the whole migration, when two rows already share a value.
         statements.push(format!(
@@ -220,6 +266,7 @@ mod tests {
                 .map(|(c, _)| (*c).to_owned())
                 .collect(),
             unique: vec![table.column(Field::Seq).unwrap().to_owned()],
+            not_null: vec![table.column(Field::Seq).unwrap().to_owned()],
             indexes: table
                 .indexes(Dialect::Postgres)
                 .into_iter()
@@ -269,6 +316,7 @@ mod tests {
         let mut info = complete(&table);
         info.columns = info.columns.iter().map(|c| c.to_uppercase()).collect();
         info.unique = vec!["SEQ".to_owned()];
+        info.not_null = vec!["Seq".to_owned()];
         assert_eq!(check(&table, Some(&info), Dialect::Sqlite), Ok(()));
         assert!(check(&table, Some(&info), Dialect::Postgres).is_err());
     }
@@ -291,6 +339,27 @@ mod tests {
     }
 
     #[test]
+    fn a_seq_that_may_be_null_is_refused_and_migrate_sets_it_not_null_in_postgres() {
+        let mut table = Table::default();
+        table.map_all("seq=pos").unwrap();
+        let mut info = complete(&table);
+        info.not_null.clear();
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            let error = check(&table, Some(&info), dialect).unwrap_err();
+            assert!(error.contains("`pos` (for `seq`) may hold NULL"), "{error}");
+        }
+        assert_eq!(
+            plan(&table, Some(&info), Dialect::Postgres).unwrap(),
+            ["ALTER TABLE \"outbox_events\" ALTER COLUMN \"pos\" SET NOT NULL"]
+        );
+        let error = plan(&table, Some(&info), Dialect::Sqlite).unwrap_err();
+        assert!(
+            error.contains("cannot make an existing column NOT NULL"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn migrate_adds_what_is_missing_and_refuses_what_it_cannot_invent() {
         let table = Table::default();
         let info = TableInfo {
@@ -307,6 +376,7 @@ mod tests {
             .map(str::to_owned)
             .to_vec(),
             unique: vec!["seq".to_owned()],
+            not_null: vec!["seq".to_owned()],
             ..TableInfo::default()
         };
         let statements = plan(&table, Some(&info), Dialect::Postgres).unwrap();

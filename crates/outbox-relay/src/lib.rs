@@ -81,12 +81,13 @@
 //! - Before anything is read or sent, each source checks the table as the database describes
 //!   it: every column its statements name (after the mapping) exists, the `seq` column is
 //!   unique (the primary key, or the one column of a unique index that is neither partial nor
-//!   on an expression), and the relay may write to it (a write rolled back); otherwise it
+//!   on an expression) and `NOT NULL` (a NULL `seq` is never claimed), and the relay may write to it (a write rolled back); otherwise it
 //!   stops with a fatal error naming the table and each missing column, or the cause.
 //!   [`status`] checks the columns only. SQLite connections also have double-quoted string
 //!   literals off, so that no statement can read a missing column's name as a string.
 //! - [`migrate`] (`relay migrate`) adds what an existing table lacks: the columns that can
-//!   be added ([`Field::addable`]), a unique index on `seq`, the indexes, the trigger, in one
+//!   be added ([`Field::addable`]), a unique index on `seq`, `NOT NULL` on `seq` (PostgreSQL
+//!   only: SQLite cannot alter a column), the indexes, the trigger, in one
 //!   transaction, each only when missing; [`init`] leaves an existing table as it is and
 //!   refuses one that lacks what the relay needs.
 //!

@@ -306,6 +306,9 @@ async fn inspect_table(
           ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
           WHERE i.indrelid = r.oid AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1 \
           AND i.indpred IS NULL AND i.indexprs IS NULL) AS uniq, \
+        (SELECT array_agg(a.attname::text) FROM pg_attribute a \
+          WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped \
+          AND a.attnotnull) AS not_null, \
         (SELECT array_agg(c.relname::text) FROM pg_index i JOIN pg_class c \
           ON c.oid = i.indexrelid WHERE i.indrelid = r.oid) AS indexes, \
         (SELECT array_agg(t.tgname::text) FROM pg_trigger t \
@@ -322,6 +325,7 @@ async fn inspect_table(
     Ok(Some(TableInfo {
         columns: names("columns")?,
         unique: names("uniq")?,
+        not_null: names("not_null")?,
         indexes: names("indexes")?,
         triggers: names("triggers")?,
     }))

@@ -322,23 +322,35 @@ fn inspect_table(c: &Connection, table: &Table) -> rusqlite::Result<Option<Table
     let name = table.base_name();
     let mut info = TableInfo::default();
     let mut key = Vec::new();
-    let mut columns = c.prepare("SELECT name, pk, hidden FROM pragma_table_xinfo(?1, ?2)")?;
+    let mut columns = c.prepare(
+        "SELECT name, pk, hidden, \"notnull\", upper(type) = 'INTEGER' \
+         FROM pragma_table_xinfo(?1, ?2)",
+    )?;
     let mut rows = columns.query(params![name, schema])?;
     while let Some(row) = rows.next()? {
         let (column, pk, hidden): (String, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        let (not_null, integer): (bool, bool) = (row.get(3)?, row.get(4)?);
         // `hidden` 1: a virtual table's hidden column, which no statement names.
         if hidden != 1 {
             info.columns.push(column.clone());
         }
+        if not_null {
+            info.not_null.push(column.clone());
+        }
         if pk > 0 {
-            key.push(column);
+            key.push((column, integer));
         }
     }
     if info.columns.is_empty() {
         return Ok(None);
     }
-    if let [one] = key.as_slice() {
+    if let [(one, integer)] = key.as_slice() {
         info.unique.push(one.clone());
+        // The one `INTEGER PRIMARY KEY` column is the rowid (or, without a rowid, a key
+        // column, which SQLite keeps from NULL too): never NULL.
+        if *integer {
+            info.not_null.push(one.clone());
+        }
     }
     let mut indexes =
         c.prepare("SELECT name, \"unique\", partial FROM pragma_index_list(?1, ?2)")?;

@@ -196,7 +196,7 @@ async fn postgres_seq_that_is_not_unique_is_refused() {
     outbox_relay::init(&db, &Table::default()).await.unwrap();
     let sql: String = (1..=2).map(|n| insert_sql(n, "a")).collect();
     pg.psql(&format!(
-        "alter table outbox_events add column pos bigint; {sql} update outbox_events set pos = 7;"
+        "alter table outbox_events add column pos bigint not null default 7; {sql} update outbox_events set pos = 7;"
     ))
     .unwrap();
     let mut table = Table::default();
@@ -224,6 +224,31 @@ async fn postgres_seq_that_is_not_unique_is_refused() {
         [
             "CREATE UNIQUE INDEX IF NOT EXISTS \"outbox_events_seq_unique\" ON \"outbox_events\" (\"pos\")"
         ]
+    );
+    let (summary, out) = run_to_buffer(options(db, table)).await;
+    assert_eq!(summary.published, 2);
+    assert_eq!(out.raw_lines().len(), 2);
+}
+
+#[tokio::test]
+async fn postgres_seq_that_may_be_null_is_refused_and_migrate_sets_it_not_null() {
+    let pg = testkit::Postgres::start().unwrap();
+    let db: outbox_relay::Database = pg.url().parse().unwrap();
+    outbox_relay::init(&db, &Table::default()).await.unwrap();
+    let sql: String = (1..=2).map(|n| insert_sql(n, "a")).collect();
+    pg.psql(&format!(
+        "alter table outbox_events add column pos bigint unique; {sql} update outbox_events set pos = seq;"
+    ))
+    .unwrap();
+    let mut table = Table::default();
+    table.map_all("seq=pos").unwrap();
+    let (error, out) = refused(options(db.clone(), table.clone())).await;
+    assert!(error.contains("`pos` (for `seq`) may hold NULL"), "{error}");
+    assert!(out.raw_lines().is_empty());
+    let added = outbox_relay::migrate(&db, &table, false).await.unwrap();
+    assert_eq!(
+        added,
+        ["ALTER TABLE \"outbox_events\" ALTER COLUMN \"pos\" SET NOT NULL"]
     );
     let (summary, out) = run_to_buffer(options(db, table)).await;
     assert_eq!(summary.published, 2);

@@ -448,7 +448,7 @@ async fn sqlite_seq_that_is_not_unique_is_refused() {
     let lite = Lite::new();
     init(&lite, &Table::default()).await;
     lite.connection()
-        .execute_batch("ALTER TABLE outbox_events ADD COLUMN pos integer")
+        .execute_batch("ALTER TABLE outbox_events ADD COLUMN pos integer not null default 7")
         .unwrap();
     insert(&lite.path, &[NewRow::new(1, "a"), NewRow::new(2, "b")]);
     lite.connection()
@@ -482,6 +482,48 @@ async fn sqlite_seq_that_is_not_unique_is_refused() {
     let (summary, out) = run_to_buffer(options(lite.database(), table)).await;
     assert_eq!(summary.published, 2);
     assert_eq!(ids(&out.lines()), [uuid(1), uuid(2)]);
+}
+
+#[tokio::test]
+async fn sqlite_seq_that_may_be_null_is_refused() {
+    let lite = Lite::new();
+    init(&lite, &Table::default()).await;
+    // Unique, but NULL is not a value a unique index counts: the third row's seq is NULL,
+    // and no claim (`seq >= N`) would ever find it.
+    lite.connection()
+        .execute_batch(
+            "ALTER TABLE outbox_events ADD COLUMN pos integer; \
+             CREATE UNIQUE INDEX by_pos ON outbox_events (pos)",
+        )
+        .unwrap();
+    insert(
+        &lite.path,
+        &[
+            NewRow::new(1, "a"),
+            NewRow::new(2, "b"),
+            NewRow::new(3, "c"),
+        ],
+    );
+    lite.connection()
+        .execute_batch("UPDATE outbox_events SET pos = seq WHERE seq < 3")
+        .unwrap();
+    let mut table = Table::default();
+    table.map_all("seq=pos").unwrap();
+    let (error, out) = refused(options(lite.database(), table.clone())).await;
+    assert!(error.contains("`pos` (for `seq`) may hold NULL"), "{error}");
+    assert!(out.raw_lines().is_empty());
+    assert_eq!(published_count(&lite, "outbox_events"), 0);
+    let error = outbox_relay::migrate(&lite.database(), &table, true)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("cannot make an existing column NOT NULL"),
+        "{error}"
+    );
+    // The table's own `seq integer primary key` is the rowid: never NULL, taken as it is.
+    let (summary, _) = run_to_buffer(options(lite.database(), Table::default())).await;
+    assert_eq!(summary.published, 3);
 }
 
 /// A table as a service that used python-outbox-core's publisher keeps it: the event's
