@@ -9,6 +9,7 @@ use lexopt::prelude::*;
 use outbox_cloudevents::Profile;
 use outbox_relay::bridge::{BridgeOptions, InputFormat};
 use outbox_relay::config::parse_duration;
+use outbox_relay::observe::parse_listen_addr;
 use outbox_relay::{LogFormat, OutputMode};
 
 enum Parsed {
@@ -98,7 +99,9 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
                     }
                     "dead-letter-topic" => options.dead_letter_topic = Some(non_empty()?),
                     "idle-exit" => options.idle_exit = Some(parse_duration(&value).map_err(flag)?),
-                    "metrics-listen" => options.metrics_listen = Some(non_empty()?),
+                    "metrics-listen" => {
+                        options.metrics_listen = Some(parse_listen_addr(&value).map_err(flag)?);
+                    }
                     "log-format" => {
                         options.logger.format = match value.as_str() {
                             "text" => LogFormat::Text,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use lexopt::prelude::*;
 use outbox_cloudevents::Profile;
 use outbox_relay::config::parse_duration;
+use outbox_relay::observe::parse_listen_addr;
 use outbox_relay::kafka::KafkaOptions;
 use outbox_relay::{
     Database, Destination, EngineOptions, LogFormat, Logger, OnFailure, OutboxConfig, OutputMode,
@@ -60,6 +61,8 @@ struct Args {
     on_failure: OnFailure,
     metrics_listen: Option<String>,
     shutdown_timeout: Option<Duration>,
+    once_stall_timeout: Option<Duration>,
+    lag_degraded_after: Option<Duration>,
     delete_published_after: Option<Duration>,
     log_format: LogFormat,
     log_events: bool,
@@ -135,6 +138,8 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, (Option<Sub
         "on-failure",
         "metrics-listen",
         "shutdown-timeout",
+        "once-stall-timeout",
+        "lag-degraded-after",
         "delete-published-after",
         "log-format",
         "producer-option",
@@ -226,6 +231,8 @@ fn set(args: &mut Args, name: &str, value: &str) -> Result<(), String> {
         }
         "poll-interval" => args.overrides.poll_interval = Some(parse_duration(value)?),
         "shutdown-timeout" => args.shutdown_timeout = Some(parse_duration(value)?),
+        "once-stall-timeout" => args.once_stall_timeout = Some(parse_duration(value)?),
+        "lag-degraded-after" => args.lag_degraded_after = Some(parse_duration(value)?),
         "delete-published-after" => args.delete_published_after = Some(parse_duration(value)?),
         "dead-letter-topic" => args.dead_letter_topic = Some(non_empty()?),
         "on-failure" => {
@@ -235,7 +242,7 @@ fn set(args: &mut Args, name: &str, value: &str) -> Result<(), String> {
                 _ => return Err(format!("`{value}` is not a policy: use continue or block")),
             };
         }
-        "metrics-listen" => args.metrics_listen = Some(non_empty()?),
+        "metrics-listen" => args.metrics_listen = Some(parse_listen_addr(value)?),
         "log-format" => {
             args.log_format = match value {
                 "text" => LogFormat::Text,
@@ -295,16 +302,21 @@ fn prepare(sub: Sub, args: Args) -> Result<Job, String> {
         }),
         _ => Destination::Stdout(args.dead_letter_topic.clone()),
     };
+    let defaults = EngineOptions::default();
     let engine = EngineOptions {
         config,
         once: args.once,
         on_failure: args.on_failure,
         dead_letter: args.dead_letter_topic.is_some(),
-        shutdown_timeout: args
-            .shutdown_timeout
-            .unwrap_or(EngineOptions::default().shutdown_timeout),
+        shutdown_timeout: args.shutdown_timeout.unwrap_or(defaults.shutdown_timeout),
         delete_published_after: args.delete_published_after,
         track_backlog: false,
+        once_stall_timeout: args
+            .once_stall_timeout
+            .unwrap_or(defaults.once_stall_timeout),
+        lag_degraded_after: args
+            .lag_degraded_after
+            .unwrap_or(defaults.lag_degraded_after),
     };
     Ok(Job::Run(Box::new(RelayOptions {
         database: db,
@@ -510,6 +522,10 @@ TABLE_OPTIONS_HERE
 
 Running (flags beat OUTBOX_* variables, which beat the defaults):
   --once                  publish what is pending, then exit 0
+  --once-stall-timeout D  with --once: give up (exit 1, naming the brokers and their last
+                          error; unacknowledged rows stay pending) when the destination
+                          acknowledged nothing for D while messages wait for it; every
+                          acknowledgement restarts the clock (default 1m)
   --batch-size N          rows a claim (1-1000, default 100; OUTBOX_BATCH_SIZE)
   --poll-interval D       wait between polls without a notification (1s-3600s,
                           default 5s; OUTBOX_POLL_INTERVAL_SECONDS)
@@ -527,15 +543,20 @@ Running (flags beat OUTBOX_* variables, which beat the defaults):
                           instead of marking it published
   --metrics-listen ADDR   serve /metrics (Prometheus) and /health (JSON, 503 when
                           unhealthy) on ADDR, such as 127.0.0.1:9464
-                          (OUTBOX_ENABLE_METRICS, OUTBOX_ENABLE_HEALTH_CHECK turn them off)
+                          (OUTBOX_ENABLE_METRICS, OUTBOX_ENABLE_HEALTH_CHECK turn them off);
+                          a malformed ADDR is a usage error (exit 2), one that cannot be
+                          bound (in use) stops the relay at start (exit 1)
+  --lag-degraded-after D  /health says the lag is degraded when the same row has been the
+                          first pending one for longer than D (default 5m)
   --log-format FORMAT     text (default) or json (python-outbox-core's event names)
   --log-events            also log each published row (outbox.event_published)
   -h, --help              this help
 
-DURATION: a number with ms, s, m or h (500ms, 5s, 2m), or plain seconds.
+DURATION: a number with ms, s, m or h (500ms, 5s, 2m), or plain seconds; at most
+87600h (ten years).
 
 Exit status: 0 when done (--once) or stopped by a signal; 1 when the relay could not go
-on (a missing table, standard output closed); 2 for a usage error or a setting out of
+on (a missing table, standard output closed, --once with a destination that stalled); 2 for a usage error or a setting out of
 range, before anything is touched.
 
 Examples:

@@ -140,7 +140,9 @@
 pub mod bridge;
 pub mod config;
 mod engine;
+mod events;
 pub mod kafka;
+pub mod kafka_log;
 pub mod observe;
 pub mod postgres;
 pub mod relay;

@@ -34,7 +34,11 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
 ];
 
-/// How long one item may stay the oldest pending before the lag check says `degraded`.
+/// How long one item may stay the oldest pending before the lag check says `degraded`, by
+/// default ([`EngineOptions::lag_degraded_after`](crate::EngineOptions::lag_degraded_after)).
+pub const LAG_DEGRADED_AFTER: Duration = Duration::from_secs(300);
+
+/// [`LAG_DEGRADED_AFTER`] in seconds.
 pub const LAG_DEGRADED_SECONDS: f64 = 300.0;
 
 /// The counters of a pipeline, shared between it and the HTTP endpoint.
@@ -271,6 +275,39 @@ pub struct Endpoints {
     pub health: bool,
 }
 
+/// Checks the text of a listen address (`--metrics-listen`): `IP:PORT`, `[IPv6]:PORT` or
+/// `HOST:PORT`, the port a number from 0 to 65535 and the host a DNS name. What it does not
+/// check is whether the address can be bound (in use, not a local address, a name that does
+/// not resolve): [`bind`] says so when the pipeline starts.
+///
+/// # Errors
+/// A message naming the text and what is wrong with it.
+pub fn parse_listen_addr(text: &str) -> Result<String, String> {
+    if text.parse::<SocketAddr>().is_ok() {
+        return Ok(text.to_owned());
+    }
+    let hint = "write HOST:PORT, such as 127.0.0.1:9464 or [::1]:9464";
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("`{text}` is not an address: {hint}"));
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(format!(
+            "`{text}`: `{port}` is not a port (0 to 65535): {hint}"
+        ));
+    }
+    let name = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if host.is_empty() || host.len() > 253 || !host.split('.').all(name) {
+        return Err(format!("`{text}`: `{host}` is not a host name or an IP address: {hint}"));
+    }
+    Ok(text.to_owned())
+}
+
 /// Binds `addr` for [`serve`].
 ///
 /// # Errors
@@ -457,6 +494,24 @@ mod tests {
             "outbox_relay_publish_latency_seconds_count 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn metrics_listen_not_an_address_is_refused() {
+        for good in ["127.0.0.1:9464", "[::1]:0", "localhost:9464", "metrics.internal:80"] {
+            assert_eq!(parse_listen_addr(good).as_deref(), Ok(good));
+        }
+        for (bad, says) in [
+            ("not-an-address", "not an address"),
+            ("127.0.0.1:99999", "`99999` is not a port"),
+            ("127.0.0.1:", "is not a port"),
+            (":9464", "is not a host name"),
+            ("::1:9464", "is not a host name"),
+            ("bad host:80", "is not a host name"),
+        ] {
+            let e = parse_listen_addr(bad).unwrap_err();
+            assert!(e.contains(bad) && e.contains(says), "{bad}: {e}");
         }
     }
 

@@ -147,7 +147,8 @@ async fn run_with_source<S: Source>(
 ) -> Result<Summary, RelayError> {
     match &options.destination {
         Destination::Kafka(kafka) => {
-            let sink = KafkaSink::new(kafka.clone()).map_err(RelayError::Sink)?;
+            let sink = KafkaSink::with_logger(kafka.clone(), options.logger.clone())
+                .map_err(RelayError::Sink)?;
             run_with(source, sink, options, shutdown).await
         }
         Destination::Stdout(dead_letter) => {

@@ -174,6 +174,13 @@ pub trait Sink: Send {
     /// A check of whether the destination is reachable, for `/health`.
     fn probe(&self) -> Probe;
 
+    /// The last error the destination's client reported by itself (Kafka: librdkafka's
+    /// error callback, such as every broker being down), for the error of a relay that
+    /// gave up on it; `None` when it reported none.
+    fn last_error(&self) -> Option<String> {
+        None
+    }
+
     /// A short description for logs.
     fn describe(&self) -> String;
 }
