@@ -26,7 +26,7 @@ pub const LOG_LEVEL: RDKafkaLogLevel = RDKafkaLogLevel::Warning;
 /// Which messages may be written now, and how many repeats of each were left out: plain
 /// state, no clock of its own.
 #[derive(Debug, Default)]
-pub(crate) struct RateLimit {
+pub struct RateLimit {
     /// By message key: when it was last written, and the repeats left out since.
     seen: HashMap<String, (Instant, u64)>,
 }
@@ -158,15 +158,20 @@ impl KafkaLog {
         }
     }
 
+    /// Whether a line about `message` is written now (see [`RateLimit::admit`]): for the
+    /// errors a client returns rather than logs, such as a consumer's `poll`, which
+    /// repeats the failure librdkafka logs.
+    pub fn admit(&self, message: &str) -> Option<u64> {
+        self.limit
+            .lock()
+            .map_or(Some(0), |mut limit| limit.admit(repeat_key(message), Instant::now()))
+    }
+
     fn write(&self, level: &str, facility: &str, code: Option<&str>, message: &str) {
         if self.logger.quiet {
             return;
         }
-        let admitted = self
-            .limit
-            .lock()
-            .map_or(Some(0), |mut limit| limit.admit(repeat_key(message), Instant::now()));
-        let Some(suppressed) = admitted else {
+        let Some(suppressed) = self.admit(message) else {
             return;
         };
         let mut text = format!("Kafka {facility}: {message}");
