@@ -13,6 +13,7 @@
 mod common;
 
 use common::relay::{Db, Relay, Target, free_addr, http_get, http_get_typed, status, wait_for};
+use std::time::Duration;
 use serde_json::Value;
 use testkit::prometheus::{Exposition, parse};
 
@@ -77,11 +78,15 @@ fn metrics_health_and_json_logs_report_what_happened() {
     let (code, body) = http_get(&addr, "/health").unwrap();
     assert_eq!(code, 200, "{body}");
     let health: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(health["status"], "healthy", "{health}");
+    // The two failed rows wait for an operator: degraded, not unhealthy.
+    assert_eq!(health["status"], "degraded", "{health}");
     for check in ["database", "broker", "outbox_lag"] {
         assert_eq!(health["checks"][check]["status"], "healthy", "{health}");
     }
+    assert_eq!(health["checks"]["failed_events"]["status"], "degraded", "{health}");
+    assert_eq!(health["checks"]["failed_events"]["failed_count"], 2, "{health}");
     assert_eq!(health["checks"]["outbox_lag"]["pending_count"], 0);
+    assert_eq!(health["checks"]["outbox_lag"]["threshold_seconds"], 300.0);
     assert_eq!(http_get(&addr, "/nowhere").unwrap().0, 404);
 
     relay.terminate();
@@ -136,4 +141,78 @@ fn outbox_enable_variables_turn_the_endpoints_off() {
         relay.terminate();
         assert_eq!(relay.wait(), 0, "{}", relay.stderr());
     }
+}
+
+fn health(addr: &str) -> Option<(u16, Value)> {
+    http_get(addr, "/health").map(|(code, body)| (code, serde_json::from_str(&body).unwrap()))
+}
+
+/// The database stopped under a running relay: `/health` answers 503 (the database check
+/// unhealthy, the lag not measured) while the relay keeps running and reconnects; once the
+/// server is back, 200 again and the rows inserted meanwhile are published.
+#[test]
+fn health_is_unhealthy_while_the_database_is_down_and_healthy_after() {
+    let mut db = Db::postgres();
+    let target = Target::new("health-db", 1);
+    db.insert(0..10, 2);
+    let url = db.url();
+    let addr = free_addr();
+    let mut relay = target.spawn(
+        &url,
+        &["--metrics-listen", &addr, "--poll-interval", "1s", "--lag-degraded-after", "1h"],
+    );
+    wait_for("every row published", || db.published() == 10);
+    wait_for("/health healthy", || {
+        health(&addr).is_some_and(|(code, h)| code == 200 && h["status"] == "healthy")
+    });
+    db.pg_mut().stop().unwrap();
+    let mut down = Value::Null;
+    wait_for("/health to say 503", || {
+        health(&addr).is_some_and(|(code, h)| {
+            down = h;
+            code == 503
+        })
+    });
+    assert_eq!(down["status"], "unhealthy", "{down}");
+    assert_eq!(down["checks"]["database"]["status"], "unhealthy", "{down}");
+    assert!(down["checks"]["database"]["error"].is_string(), "{down}");
+    assert_eq!(down["checks"]["outbox_lag"]["status"], "unknown", "{down}");
+    assert_eq!(down["checks"]["outbox_lag"]["threshold_seconds"], 3600.0, "{down}");
+    assert_eq!(down["checks"]["broker"]["status"], "healthy", "{down}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(relay.is_running(), "{}", relay.stderr());
+
+    db.pg_mut().start_again().unwrap();
+    db.insert(10..20, 2);
+    wait_for("the rows inserted after the restart published", || {
+        db.published() == 20
+    });
+    wait_for("/health back to 200", || {
+        health(&addr).is_some_and(|(code, h)| code == 200 && h["status"] == "healthy")
+    });
+    relay.terminate();
+    assert_eq!(relay.wait(), 0, "{}", relay.stderr());
+}
+
+/// With standard output as the destination there is no broker to check.
+#[test]
+fn health_broker_check_of_stdout_is_not_applicable() {
+    let db = Db::sqlite();
+    let url = db.url();
+    let addr = free_addr();
+    let mut relay = Relay::spawn(
+        &["relay", "run", "--db", &url, "--to", "stdout", "--metrics-listen", &addr],
+        &[],
+    );
+    let mut answer = None;
+    wait_for("/health", || {
+        answer = health(&addr);
+        answer.is_some()
+    });
+    let (code, h) = answer.unwrap();
+    assert_eq!(code, 200, "{h}");
+    assert_eq!(h["checks"]["broker"]["status"], "not_applicable", "{h}");
+    assert_eq!(h["status"], "healthy", "{h}");
+    relay.terminate();
+    assert_eq!(relay.wait(), 0, "{}", relay.stderr());
 }

@@ -120,6 +120,9 @@ pub struct BridgeOptions {
     pub idle_exit: Option<Duration>,
     /// Serve `/metrics` and `/health` here.
     pub metrics_listen: Option<String>,
+    /// `/health` says the consumer lag is `degraded` above this many messages (default
+    /// [`metrics::LAG_DEGRADED_MESSAGES`]).
+    pub lag_degraded_messages: u64,
     /// Log lines.
     pub logger: Logger,
     /// More librdkafka consumer properties, applied after the bridge's own.
@@ -142,6 +145,7 @@ impl Default for BridgeOptions {
             exactly_once: false,
             idle_exit: None,
             metrics_listen: None,
+            lag_degraded_messages: metrics::LAG_DEGRADED_MESSAGES,
             logger: Logger::default(),
             consumer_properties: Vec::new(),
             producer_properties: Vec::new(),
@@ -211,7 +215,7 @@ pub async fn run(
     options: BridgeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<BridgeSummary, BridgeError> {
-    let metrics = Arc::new(BridgeMetrics::default());
+    let metrics = Arc::new(BridgeMetrics::new(options.lag_degraded_messages));
     // One log for the bridge's clients, so that one failure each of them sees is written
     // once.
     let log = Arc::new(KafkaLog::new(options.logger.clone(), "bridge"));
@@ -223,7 +227,7 @@ pub async fn run(
             Some(tokio::spawn(crate::observe::serve(
                 listener,
                 Arc::clone(&metrics),
-                probe(&options, Arc::clone(&log))?,
+                Some(probe(&options, Arc::clone(&log))?),
                 crate::observe::Endpoints {
                     metrics: true,
                     health: true,

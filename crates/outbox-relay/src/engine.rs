@@ -403,6 +403,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
                             status.oldest_pending_age_seconds.unwrap_or(0.0),
                             stuck,
                         );
+                        self.metrics.failed_rows(status.failed);
                     }
                     Err(e) => self.db_error(&e)?,
                 }

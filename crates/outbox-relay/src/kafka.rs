@@ -177,11 +177,11 @@ impl Sink for KafkaSink {
         }
     }
 
-    fn probe(&self) -> Probe {
+    fn probe(&self) -> Option<Probe> {
         let producer = self.producer.clone();
         let state = self.state.clone();
         let topic = self.options.topic.clone();
-        Arc::new(move || {
+        Some(Arc::new(move || {
             let (producer, state, topic) = (producer.clone(), state.clone(), topic.clone());
             Box::pin(async move {
                 let metadata = tokio::task::spawn_blocking(move || {
@@ -200,7 +200,7 @@ impl Sink for KafkaSink {
                     Err(e) => Err(format!("Kafka: {e}")),
                 }
             })
-        })
+        }))
     }
 
     fn last_error(&self) -> Option<String> {

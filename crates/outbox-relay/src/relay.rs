@@ -168,7 +168,9 @@ pub async fn run_with<S: Source, K: Sink>(
     options: RelayOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, RelayError> {
-    let metrics = Arc::new(Metrics::new("outbox_relay"));
+    let metrics = Arc::new(
+        Metrics::new("outbox_relay").with_lag_degraded_after(options.engine.lag_degraded_after),
+    );
     let config = &options.engine.config;
     let endpoints = Endpoints {
         metrics: config.enable_metrics,
