@@ -216,3 +216,52 @@ fn health_broker_check_of_stdout_is_not_applicable() {
     relay.terminate();
     assert_eq!(relay.wait(), 0, "{}", relay.stderr());
 }
+
+/// A row that is not a valid event fails: its `publish_failed` line names its seq, event id,
+/// type, aggregate and key in both formats, and the stop line has every count in both.
+#[test]
+fn publish_failed_names_the_ids_of_an_invalid_row_and_the_stop_line_every_count() {
+    let db = Db::sqlite();
+    let url = db.url();
+    db.execute(
+        "insert into outbox_events (event_id, event_type, aggregate_id, source, occurred_at, payload) \
+         values ('00000000-0000-4000-8000-00000000abcd', 'not an event type', 'order-9', 'svc', \
+                 '2024-05-06T07:08:09Z', '{}')",
+    );
+    for format in ["text", "json"] {
+        let mut relay = Relay::spawn(
+            &["relay", "run", "--db", &url, "--to", "stdout", "--once", "--log-format", format],
+            &[],
+        );
+        assert_eq!(relay.wait(), 0, "{}", relay.stderr());
+        let log = relay.stderr();
+        let failed = log
+            .lines()
+            .find(|l| l.contains("publish_failed") || l.contains(" failed (attempt"))
+            .unwrap_or_else(|| panic!("no publish_failed line: {log}"));
+        let stopped = log.lines().last().unwrap();
+        if format == "json" {
+            let v: Value = serde_json::from_str(failed).unwrap();
+            assert_eq!(v["event_id"], "00000000-0000-4000-8000-00000000abcd", "{v}");
+            assert_eq!(v["event_type"], "not an event type", "{v}");
+            assert_eq!(v["aggregate_id"], "order-9", "{v}");
+            assert_eq!(v["partition_key"], "order-9", "{v}");
+            assert!(v["seq"].is_i64(), "{v}");
+            let v: Value = serde_json::from_str(stopped).unwrap();
+            assert_eq!(v["event"], "outbox.relay_stopped", "{v}");
+            for count in ["published", "failed", "unmarked", "abandoned"] {
+                assert!(v[count].is_u64(), "{count} in {v}");
+            }
+        } else {
+            for id in ["seq 1", "event 00000000-0000-4000-8000-00000000abcd", "aggregate order-9"] {
+                assert!(failed.contains(id), "{id} in {failed}");
+            }
+            assert_eq!(
+                stopped,
+                "outbox-ce relay: nothing left to publish: 0 published, 1 failed, 0 unmarked, 0 abandoned"
+            );
+        }
+        // The row was marked failed by the first run: mark it pending again for the next.
+        db.execute("update outbox_events set failed_at = null, attempts = 0");
+    }
+}
