@@ -139,12 +139,13 @@ fn a_closed_broker_port_is_logged_in_json() {
 #[test]
 fn a_slow_but_moving_backlog_is_not_cut_by_the_stall_timeout() {
     let db = Db::sqlite();
-    // One key: one message in flight at a time, each acknowledged 150 ms after it is sent,
-    // 30 of them: some 4.5 s in all, with a stall timeout of 2 s.
-    db.insert(0..30, 1);
+    // Three keys, one message of each in flight at a time (so the destination always has
+    // something outstanding), each acknowledged 150 ms after it is sent, 30 a key: some
+    // 4.5 s in all, with a stall timeout of 2 s.
+    db.insert(0..90, 3);
     let target = Target::new("slow-once", 1).slow(Duration::from_millis(150));
     let mut relay = target.spawn(&db.url(), &["--once", "--once-stall-timeout", "2s"]);
     assert_eq!(relay.wait(), 0, "{}", relay.stderr());
     let s = status(&db.url());
-    assert_eq!((s.pending, s.published, s.failed), (0, 30, 0));
+    assert_eq!((s.pending, s.published, s.failed), (0, 90, 0));
 }
