@@ -294,7 +294,10 @@ mod tests {
             ("--lag-degraded-messages", "many", "whole number"),
         ] {
             let e = with(&[flag, value]).unwrap_err();
-            assert!(e.starts_with(flag) && e.contains(says), "{flag} {value}: {e}");
+            assert!(
+                e.starts_with(flag) && e.contains(says),
+                "{flag} {value}: {e}"
+            );
         }
         assert!(with(&["--nope"]).is_err());
         assert!(with(&[]).is_ok());

@@ -8,8 +8,8 @@ use std::time::Duration;
 use lexopt::prelude::*;
 use outbox_cloudevents::Profile;
 use outbox_relay::config::parse_duration;
-use outbox_relay::observe::parse_listen_addr;
 use outbox_relay::kafka::KafkaOptions;
+use outbox_relay::observe::parse_listen_addr;
 use outbox_relay::{
     Database, Destination, EngineOptions, LogFormat, Logger, OnFailure, OutboxConfig, OutputMode,
     Overrides, RelayOptions, Table,

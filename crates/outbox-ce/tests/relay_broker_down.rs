@@ -80,7 +80,9 @@ fn a_closed_broker_port_is_logged_in_text_rate_limited() {
     let stderr = relay.stderr();
     let refused: Vec<&str> = stderr
         .lines()
-        .filter(|l| l.starts_with("outbox-ce relay: Kafka FAIL: ") && l.contains("Connection refused"))
+        .filter(|l| {
+            l.starts_with("outbox-ce relay: Kafka FAIL: ") && l.contains("Connection refused")
+        })
         .collect();
     assert_eq!(refused.len(), 1, "one connection-refused line: {stderr}");
     assert!(refused[0].contains(&brokers), "{stderr}");

@@ -13,8 +13,8 @@
 mod common;
 
 use common::relay::{Db, Relay, Target, free_addr, http_get, http_get_typed, status, wait_for};
-use std::time::Duration;
 use serde_json::Value;
+use std::time::Duration;
 use testkit::prometheus::{Exposition, parse};
 
 fn scrape(addr: &str) -> Exposition {
@@ -83,8 +83,14 @@ fn metrics_health_and_json_logs_report_what_happened() {
     for check in ["database", "broker", "outbox_lag"] {
         assert_eq!(health["checks"][check]["status"], "healthy", "{health}");
     }
-    assert_eq!(health["checks"]["failed_events"]["status"], "degraded", "{health}");
-    assert_eq!(health["checks"]["failed_events"]["failed_count"], 2, "{health}");
+    assert_eq!(
+        health["checks"]["failed_events"]["status"], "degraded",
+        "{health}"
+    );
+    assert_eq!(
+        health["checks"]["failed_events"]["failed_count"], 2,
+        "{health}"
+    );
     assert_eq!(health["checks"]["outbox_lag"]["pending_count"], 0);
     assert_eq!(health["checks"]["outbox_lag"]["threshold_seconds"], 300.0);
     assert_eq!(http_get(&addr, "/nowhere").unwrap().0, 404);
@@ -159,7 +165,14 @@ fn health_is_unhealthy_while_the_database_is_down_and_healthy_after() {
     let addr = free_addr();
     let mut relay = target.spawn(
         &url,
-        &["--metrics-listen", &addr, "--poll-interval", "1s", "--lag-degraded-after", "1h"],
+        &[
+            "--metrics-listen",
+            &addr,
+            "--poll-interval",
+            "1s",
+            "--lag-degraded-after",
+            "1h",
+        ],
     );
     wait_for("every row published", || db.published() == 10);
     wait_for("/health healthy", || {
@@ -177,7 +190,10 @@ fn health_is_unhealthy_while_the_database_is_down_and_healthy_after() {
     assert_eq!(down["checks"]["database"]["status"], "unhealthy", "{down}");
     assert!(down["checks"]["database"]["error"].is_string(), "{down}");
     assert_eq!(down["checks"]["outbox_lag"]["status"], "unknown", "{down}");
-    assert_eq!(down["checks"]["outbox_lag"]["threshold_seconds"], 3600.0, "{down}");
+    assert_eq!(
+        down["checks"]["outbox_lag"]["threshold_seconds"], 3600.0,
+        "{down}"
+    );
     assert_eq!(down["checks"]["broker"]["status"], "healthy", "{down}");
     std::thread::sleep(Duration::from_secs(1));
     assert!(relay.is_running(), "{}", relay.stderr());
@@ -201,7 +217,16 @@ fn health_broker_check_of_stdout_is_not_applicable() {
     let url = db.url();
     let addr = free_addr();
     let mut relay = Relay::spawn(
-        &["relay", "run", "--db", &url, "--to", "stdout", "--metrics-listen", &addr],
+        &[
+            "relay",
+            "run",
+            "--db",
+            &url,
+            "--to",
+            "stdout",
+            "--metrics-listen",
+            &addr,
+        ],
         &[],
     );
     let mut answer = None;
@@ -230,7 +255,17 @@ fn publish_failed_names_the_ids_of_an_invalid_row_and_the_stop_line_every_count(
     );
     for format in ["text", "json"] {
         let mut relay = Relay::spawn(
-            &["relay", "run", "--db", &url, "--to", "stdout", "--once", "--log-format", format],
+            &[
+                "relay",
+                "run",
+                "--db",
+                &url,
+                "--to",
+                "stdout",
+                "--once",
+                "--log-format",
+                format,
+            ],
             &[],
         );
         assert_eq!(relay.wait(), 0, "{}", relay.stderr());
@@ -253,7 +288,11 @@ fn publish_failed_names_the_ids_of_an_invalid_row_and_the_stop_line_every_count(
                 assert!(v[count].is_u64(), "{count} in {v}");
             }
         } else {
-            for id in ["seq 1", "event 00000000-0000-4000-8000-00000000abcd", "aggregate order-9"] {
+            for id in [
+                "seq 1",
+                "event 00000000-0000-4000-8000-00000000abcd",
+                "aggregate order-9",
+            ] {
                 assert!(failed.contains(id), "{id} in {failed}");
             }
             assert_eq!(

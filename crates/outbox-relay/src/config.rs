@@ -360,7 +360,12 @@ mod tests {
 
     #[test]
     fn a_duration_longer_than_ten_years_is_refused() {
-        for text in ["87600.001h", "4000000000000000h", "315360001", "9".repeat(400).as_str()] {
+        for text in [
+            "87600.001h",
+            "4000000000000000h",
+            "315360001",
+            "9".repeat(400).as_str(),
+        ] {
             let e = parse_duration(text).unwrap_err();
             assert!(e.contains(text) && e.contains("87600h"), "{text}: {e}");
         }

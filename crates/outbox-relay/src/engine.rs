@@ -664,7 +664,11 @@ impl<S: Source, K: Sink> Engine<S, K> {
         queue.state = State::Idle;
         match &result {
             // An answer, acknowledgement or refusal: the destination is moving.
-            Ok(()) | Err(SinkError { kind: SinkErrorKind::Permanent, .. }) => {
+            Ok(())
+            | Err(SinkError {
+                kind: SinkErrorKind::Permanent,
+                ..
+            }) => {
                 self.progress_at = Instant::now();
             }
             Err(e) => self.last_sink_error = Some(e.message.clone()),
@@ -743,7 +747,8 @@ impl<S: Source, K: Sink> Engine<S, K> {
     fn wait(&mut self, key: Key, wait: Duration) {
         if let Some(queue) = self.keys.get_mut(&key) {
             queue.state = State::Waiting;
-            self.retries.push(Reverse((later(Instant::now(), wait), key)));
+            self.retries
+                .push(Reverse((later(Instant::now(), wait), key)));
         }
     }
 

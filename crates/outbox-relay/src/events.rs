@@ -154,9 +154,10 @@ impl RelayEvent<'_> {
                 format!("database unavailable, reconnecting: {error}"),
                 json!({"error": error}),
             ),
-            RelayEvent::Published { ids } => {
-                (format!("published {}", ids.text()), Value::Object(ids.fields()))
-            }
+            RelayEvent::Published { ids } => (
+                format!("published {}", ids.text()),
+                Value::Object(ids.fields()),
+            ),
             RelayEvent::PublishFailed {
                 ids,
                 error,
@@ -334,14 +335,20 @@ mod tests {
         assert_eq!(ids.aggregate_id.as_deref(), Some("order-1"));
         let message = Row {
             fields: crate::source::RowFields {
-                message: Some(r#"{"event_id": "e-1", "event_type": "t", "aggregate_id": "a"}"#.into()),
+                message: Some(
+                    r#"{"event_id": "e-1", "event_type": "t", "aggregate_id": "a"}"#.into(),
+                ),
                 ..Default::default()
             },
             ..row
         };
         let ids = RowIds::of(&message);
         assert_eq!(
-            (ids.event_id.as_deref(), ids.event_type.as_deref(), ids.aggregate_id.as_deref()),
+            (
+                ids.event_id.as_deref(),
+                ids.event_type.as_deref(),
+                ids.aggregate_id.as_deref()
+            ),
             (Some("e-1"), Some("t"), Some("a"))
         );
     }

@@ -162,9 +162,9 @@ impl KafkaLog {
     /// errors a client returns rather than logs, such as a consumer's `poll`, which
     /// repeats the failure librdkafka logs.
     pub fn admit(&self, message: &str) -> Option<u64> {
-        self.limit
-            .lock()
-            .map_or(Some(0), |mut limit| limit.admit(repeat_key(message), Instant::now()))
+        self.limit.lock().map_or(Some(0), |mut limit| {
+            limit.admit(repeat_key(message), Instant::now())
+        })
     }
 
     fn write(&self, level: &str, facility: &str, code: Option<&str>, message: &str) {

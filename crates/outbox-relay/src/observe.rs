@@ -254,8 +254,10 @@ impl Metrics {
             "threshold_seconds": threshold,
         });
         if !database_ok {
-            lag["status"] = "unknown".into();
-            lag["reason"] = "not measured: the database is unreachable; the figures are the last measured".into();
+            not_measured(
+                &mut lag,
+                "not measured: the database is unreachable; the figures are the last measured",
+            );
         }
         let failed = self.failed_rows.load(Ordering::Relaxed);
         let failed = serde_json::json!({
@@ -268,6 +270,14 @@ impl Metrics {
             ("outbox_lag", lag),
             ("failed_events", failed),
         ])
+    }
+}
+
+/// Marks a check whose figures could not be measured `unknown`, saying why.
+pub(crate) fn not_measured(check: &mut serde_json::Value, reason: &str) {
+    if let Some(check) = check.as_object_mut() {
+        check.insert("status".into(), "unknown".into());
+        check.insert("reason".into(), reason.into());
     }
 }
 
@@ -351,7 +361,9 @@ pub fn parse_listen_addr(text: &str) -> Result<String, String> {
             && !label.ends_with('-')
     };
     if host.is_empty() || host.len() > 253 || !host.split('.').all(name) {
-        return Err(format!("`{text}`: `{host}` is not a host name or an IP address: {hint}"));
+        return Err(format!(
+            "`{text}`: `{host}` is not a host name or an IP address: {hint}"
+        ));
     }
     Ok(text.to_owned())
 }
@@ -547,7 +559,12 @@ mod tests {
 
     #[test]
     fn metrics_listen_not_an_address_is_refused() {
-        for good in ["127.0.0.1:9464", "[::1]:0", "localhost:9464", "metrics.internal:80"] {
+        for good in [
+            "127.0.0.1:9464",
+            "[::1]:0",
+            "localhost:9464",
+            "metrics.internal:80",
+        ] {
             assert_eq!(parse_listen_addr(good).as_deref(), Ok(good));
         }
         for (bad, says) in [
@@ -603,7 +620,10 @@ mod tests {
         let (body, unhealthy) = metrics.health(None).await;
         let json = checks(&body);
         assert!(!unhealthy);
-        assert_eq!(json["checks"]["broker"]["status"], "not_applicable", "{json}");
+        assert_eq!(
+            json["checks"]["broker"]["status"], "not_applicable",
+            "{json}"
+        );
         assert_eq!(json["status"], "healthy", "{json}");
     }
 
@@ -640,6 +660,9 @@ mod tests {
         let (body, _) = metrics.health(None).await;
         let json = checks(&body);
         assert_eq!(json["checks"]["outbox_lag"]["status"], "degraded", "{json}");
-        assert_eq!(json["checks"]["outbox_lag"]["threshold_seconds"], 10.0, "{json}");
+        assert_eq!(
+            json["checks"]["outbox_lag"]["threshold_seconds"], 10.0,
+            "{json}"
+        );
     }
 }

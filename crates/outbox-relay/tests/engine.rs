@@ -181,7 +181,13 @@ async fn engine_options_with_duration_max_do_not_panic() {
         c.execute(
             "INSERT INTO outbox_events (event_id, event_type, aggregate_id, source, \
              occurred_at, payload) VALUES (?1, ?2, ?3, 'order-service', ?4, ?5)",
-            params![r.event_id, r.event_type, r.aggregate_id, r.occurred_at, r.payload],
+            params![
+                r.event_id,
+                r.event_type,
+                r.aggregate_id,
+                r.occurred_at,
+                r.payload
+            ],
         )
         .unwrap();
     }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::observe::{Observed, broker_check, health_report};
+use crate::observe::{Observed, broker_check, health_report, not_measured};
 use crate::sink::Probe;
 
 /// The consumer lag beyond which `/health` says `degraded`.
@@ -185,7 +185,7 @@ impl BridgeMetrics {
     /// (`unknown` while the broker check fails: the figures are the last reported).
     pub async fn health(&self, broker: Option<&Probe>) -> (String, bool) {
         let broker = broker_check(broker).await;
-        let broker_ok = broker["status"] != "unhealthy";
+        let broker_ok = broker.get("status").is_some_and(|s| s != "unhealthy");
         let error = self.error.lock().ok().and_then(|e| e.clone());
         let assigned = self.assigned.load(Ordering::Relaxed);
         // A member without partitions is healthy (more members than partitions); a client
@@ -202,8 +202,10 @@ impl BridgeMetrics {
             "threshold_messages": threshold,
         });
         if !broker_ok {
-            lag["status"] = "unknown".into();
-            lag["reason"] = "not measured: the broker is unreachable; the figure is the last reported".into();
+            not_measured(
+                &mut lag,
+                "not measured: the broker is unreachable; the figure is the last reported",
+            );
         }
         health_report([
             ("broker", broker),

@@ -21,10 +21,10 @@ use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::convert::Converter;
-use crate::kafka_log::{self, KafkaLog};
 use super::metrics::BridgeMetrics;
 use super::resume::{Resume, Tick, Verdict};
 use super::{BridgeError, BridgeOptions, BridgeSummary};
+use crate::kafka_log::{self, KafkaLog};
 
 /// How often acknowledged offsets are committed (at-least-once).
 const COMMIT_EVERY: Duration = Duration::from_millis(200);
@@ -177,7 +177,11 @@ impl ClientContext for Group {
     }
 
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        self.core.producer.context().log.log(level, fac, log_message);
+        self.core
+            .producer
+            .context()
+            .log
+            .log(level, fac, log_message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
