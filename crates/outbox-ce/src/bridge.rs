@@ -9,6 +9,7 @@ use lexopt::prelude::*;
 use outbox_cloudevents::Profile;
 use outbox_relay::bridge::{BridgeOptions, InputFormat};
 use outbox_relay::config::parse_duration;
+use outbox_relay::observe::parse_listen_addr;
 use outbox_relay::{LogFormat, OutputMode};
 
 enum Parsed {
@@ -125,8 +126,15 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
                         }
                     }
                     "dead-letter-topic" => options.dead_letter_topic = Some(non_empty()?),
+                    "lag-degraded-messages" => {
+                        options.lag_degraded_messages = value.parse::<u64>().map_err(|_| {
+                            flag(format!("`{value}` is not a whole number of messages"))
+                        })?;
+                    }
                     "idle-exit" => options.idle_exit = Some(parse_duration(&value).map_err(flag)?),
-                    "metrics-listen" => options.metrics_listen = Some(non_empty()?),
+                    "metrics-listen" => {
+                        options.metrics_listen = Some(parse_listen_addr(&value).map_err(flag)?);
+                    }
                     "log-format" => {
                         options.logger.format = match value.as_str() {
                             "text" => LogFormat::Text,
@@ -210,7 +218,12 @@ Options:
                             commit together; read B with isolation.level=read_committed
   --idle-exit DURATION      exit 0 after DURATION (such as 5s, 500ms, 2m) without a message,
                             counted while the group has given this instance its partitions
-  --metrics-listen ADDR     serve /metrics (Prometheus) and /health (JSON) at ADDR
+                            (at most 87600h)
+  --metrics-listen ADDR     serve /metrics (Prometheus) and /health (JSON) at ADDR; a
+                            malformed ADDR is a usage error (exit 2), one that cannot be
+                            bound (in use) stops the bridge at start (exit 1)
+  --lag-degraded-messages N /health says the consumer lag is degraded above N messages
+                            (default 10000)
   --log-format FORMAT       text (the default) or json (python-outbox-core's event names)
   --log-events              also log each transaction committed (--exactly-once)
   --consumer-option K=V     a librdkafka consumer property (repeatable)
@@ -311,6 +324,18 @@ mod tests {
                 .contains("duration")
         );
         assert!(with(&["--dead-letter-topic", "b"]).is_err());
+        for (flag, value, says) in [
+            ("--metrics-listen", "not-an-address", "not an address"),
+            ("--metrics-listen", "127.0.0.1:99999", "not a port"),
+            ("--idle-exit", "4000000000000000h", "longer than"),
+            ("--lag-degraded-messages", "many", "whole number"),
+        ] {
+            let e = with(&[flag, value]).unwrap_err();
+            assert!(
+                e.starts_with(flag) && e.contains(says),
+                "{flag} {value}: {e}"
+            );
+        }
         assert!(with(&["--nope"]).is_err());
         assert!(with(&[]).is_ok());
     }

@@ -9,6 +9,7 @@ use lexopt::prelude::*;
 use outbox_cloudevents::Profile;
 use outbox_relay::config::parse_duration;
 use outbox_relay::kafka::KafkaOptions;
+use outbox_relay::observe::parse_listen_addr;
 use outbox_relay::{
     Database, Destination, EngineOptions, LogFormat, Logger, OnFailure, OutboxConfig, OutputMode,
     Overrides, RelayOptions, Table,
@@ -81,6 +82,8 @@ const RUN_FLAGS: &[&str] = &[
     "on-failure",
     "metrics-listen",
     "shutdown-timeout",
+    "once-stall-timeout",
+    "lag-degraded-after",
     "delete-published-after",
     "log-format",
     "producer-option",
@@ -108,6 +111,8 @@ struct Args {
     on_failure: OnFailure,
     metrics_listen: Option<String>,
     shutdown_timeout: Option<Duration>,
+    once_stall_timeout: Option<Duration>,
+    lag_degraded_after: Option<Duration>,
     delete_published_after: Option<Duration>,
     log_format: LogFormat,
     log_events: bool,
@@ -275,6 +280,8 @@ fn set(args: &mut Args, name: &str, value: &str) -> Result<(), String> {
         }
         "poll-interval" => args.overrides.poll_interval = Some(parse_duration(value)?),
         "shutdown-timeout" => args.shutdown_timeout = Some(parse_duration(value)?),
+        "once-stall-timeout" => args.once_stall_timeout = Some(parse_duration(value)?),
+        "lag-degraded-after" => args.lag_degraded_after = Some(parse_duration(value)?),
         "delete-published-after" => args.delete_published_after = Some(parse_duration(value)?),
         "dead-letter-topic" => args.dead_letter_topic = Some(non_empty()?),
         "on-failure" => {
@@ -284,7 +291,7 @@ fn set(args: &mut Args, name: &str, value: &str) -> Result<(), String> {
                 _ => return Err(format!("`{value}` is not a policy: use continue or block")),
             };
         }
-        "metrics-listen" => args.metrics_listen = Some(non_empty()?),
+        "metrics-listen" => args.metrics_listen = Some(parse_listen_addr(value)?),
         "log-format" => {
             args.log_format = match value {
                 "text" => LogFormat::Text,
@@ -346,16 +353,21 @@ fn prepare(sub: Sub, args: Args) -> Result<Job, String> {
         }),
         _ => Destination::Stdout(args.dead_letter_topic.clone()),
     };
+    let defaults = EngineOptions::default();
     let engine = EngineOptions {
         config,
         once: args.once,
         on_failure: args.on_failure,
         dead_letter: args.dead_letter_topic.is_some(),
-        shutdown_timeout: args
-            .shutdown_timeout
-            .unwrap_or(EngineOptions::default().shutdown_timeout),
+        shutdown_timeout: args.shutdown_timeout.unwrap_or(defaults.shutdown_timeout),
         delete_published_after: args.delete_published_after,
         track_backlog: false,
+        once_stall_timeout: args
+            .once_stall_timeout
+            .unwrap_or(defaults.once_stall_timeout),
+        lag_degraded_after: args
+            .lag_degraded_after
+            .unwrap_or(defaults.lag_degraded_after),
     };
     Ok(Job::Run(Box::new(RelayOptions {
         database: db,
@@ -666,6 +678,10 @@ TABLE_OPTIONS_HERE
 
 Running (flags beat OUTBOX_* variables, which beat the defaults):
   --once                  publish what is pending, then exit 0
+  --once-stall-timeout D  with --once: give up (exit 1, naming the brokers and their last
+                          error; unacknowledged rows stay pending) when the destination
+                          acknowledged nothing for D while messages wait for it; every
+                          acknowledgement restarts the clock (default 1m)
   --batch-size N          rows a claim (1-1000, default 100; OUTBOX_BATCH_SIZE)
   --poll-interval D       wait between polls without a notification (1s-3600s,
                           default 5s; OUTBOX_POLL_INTERVAL_SECONDS)
@@ -683,24 +699,30 @@ Running (flags beat OUTBOX_* variables, which beat the defaults):
                           instead of marking it published
   --metrics-listen ADDR   serve /metrics (Prometheus) and /health (JSON, 503 when
                           unhealthy) on ADDR, such as 127.0.0.1:9464
-                          (OUTBOX_ENABLE_METRICS, OUTBOX_ENABLE_HEALTH_CHECK turn them off)
+                          (OUTBOX_ENABLE_METRICS, OUTBOX_ENABLE_HEALTH_CHECK turn them off);
+                          a malformed ADDR is a usage error (exit 2), one that cannot be
+                          bound (in use) stops the relay at start (exit 1)
+  --lag-degraded-after D  /health says the lag is degraded when the same row has been the
+                          first pending one for longer than D (default 5m)
   --log-format FORMAT     text (default) or json (python-outbox-core's event names)
   --log-events            also log each published row (outbox.event_published)
   -h, --help              this help
   -V, --version           the version
 
-DURATION: a number with ms, s, m or h (500ms, 5s, 2m), or plain seconds.
+DURATION: a number with ms, s, m or h (500ms, 5s, 2m), or plain seconds; at most
+87600h (ten years).
 
 Before anything is read or sent, the relay checks the table: every column named above
-(after --column and --message-column) must exist, the seq column must be unique (the
-primary key or a unique index of its own: rows are marked by seq), and the database must
+(after --column and --message-column) must exist, the seq column must be unique and NOT
+NULL (the primary key or a unique index of its own: rows are marked by seq), and the database must
 let the relay write (a rolled-back write). Otherwise it exits 1 naming the table and the
 columns, or the cause; `outbox-ce relay migrate` adds what can be added.
 
 Exit status: 0 when done (--once) or stopped by a signal; 1 when the relay could not go
-on (a missing table or column, a seq that is not unique, a database it cannot write to,
-an SQLite file replaced under it, standard output closed); 2 for a usage error or a
-setting out of range, before anything is touched.
+on (a missing table or column, a seq that is not unique or may be NULL, a database it
+cannot write to, an SQLite file replaced under it, standard output closed, --once with a
+destination that stalled); 2 for a usage error or a setting out of range, before anything
+is touched.
 
 Examples:
   outbox-ce relay run --db sqlite:outbox.db --to stdout --once

@@ -230,3 +230,59 @@ fn sigterm_finishes_commits_and_exits_0_and_metrics_tell() {
         run.stderr()
     );
 }
+
+/// librdkafka's own log reaches the bridge's: pointed at a port nothing listens on, it logs
+/// the connection refused, in text and in JSON, and the same line once only.
+#[test]
+fn a_bridge_pointed_at_a_closed_port_logs_the_connection_refused() {
+    for format in ["text", "json"] {
+        let brokers = free_addr();
+        let mut run = bridge(
+            &brokers,
+            "from",
+            "to",
+            "group",
+            &[
+                "--log-format",
+                format,
+                "--consumer-option",
+                "reconnect.backoff.ms=10",
+                "--consumer-option",
+                "reconnect.backoff.max.ms=10",
+            ],
+        );
+        let refused = |log: &str| {
+            log.lines()
+                .filter(|l| l.contains("Connection refused") && l.contains(&brokers))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        wait_for("the connection refused in the log", || {
+            !refused(&run.stderr()).is_empty()
+        });
+        // librdkafka reconnects every 10 ms: the repeats are left out.
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        run.terminate();
+        assert_eq!(run.wait(), 0, "{}", run.stderr());
+        let lines = refused(&run.stderr());
+        assert!(lines.len() <= 3, "rate-limited: {lines:#?}");
+        let consumer_errors = run
+            .stderr()
+            .lines()
+            .filter(|l| l.contains("outbox.bridge_consumer_error") || l.contains("Kafka consumer:"))
+            .count();
+        assert!(consumer_errors <= 3, "rate-limited:\n{}", run.stderr());
+        match format {
+            "text" => assert!(
+                lines[0].starts_with("outbox-ce bridge: Kafka "),
+                "{lines:#?}"
+            ),
+            _ => {
+                let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+                assert_eq!(v["event"], "outbox.broker_log", "{v}");
+                assert_eq!(v["level"], "error", "{v}");
+                assert!(v["facility"].is_string(), "{v}");
+            }
+        }
+    }
+}

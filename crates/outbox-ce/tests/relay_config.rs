@@ -229,3 +229,144 @@ fn the_retry_count_comes_from_outbox_max_retry_count_and_the_flag_beats_it() {
         2
     );
 }
+
+/// A duration too long to compute a deadline from was a panic on SIGTERM (exit 101): every
+/// duration flag is bounded where it is parsed.
+#[test]
+fn shutdown_timeout_4000000000000000h_is_a_usage_error() {
+    let dir = testkit::tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("never.db").display());
+    for flag in [
+        "--shutdown-timeout",
+        "--poll-interval",
+        "--delete-published-after",
+        "--once-stall-timeout",
+        "--lag-degraded-after",
+    ] {
+        let run = common::outbox_ce(
+            &[
+                "relay",
+                "run",
+                "--db",
+                &db,
+                "--to",
+                "stdout",
+                flag,
+                "4000000000000000h",
+            ],
+            None,
+        );
+        assert_eq!(run.status, 2, "{flag}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains(&format!("{flag}: `4000000000000000h` is longer than"))
+                && run.stderr.contains("87600h"),
+            "{flag}: {}",
+            run.stderr
+        );
+    }
+    let run = common::outbox_ce(
+        &[
+            "bridge",
+            "--brokers",
+            "127.0.0.1:1",
+            "--from-topic",
+            "a",
+            "--to-topic",
+            "b",
+            "--group",
+            "g",
+            "--idle-exit",
+            "4000000000000000h",
+        ],
+        None,
+    );
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--idle-exit: `4000000000000000h` is longer than"),
+        "{}",
+        run.stderr
+    );
+    assert!(!dir.path().join("never.db").exists());
+}
+
+/// A malformed `--metrics-listen` is a usage error (exit 2) for the relay and the bridge; a
+/// well-formed address that cannot be bound (in use) stays a runtime error (exit 1).
+#[test]
+fn metrics_listen_not_an_address_is_a_usage_error() {
+    let dir = testkit::tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("never.db").display());
+    for (addr, says) in [
+        ("not-an-address", "`not-an-address` is not an address"),
+        (
+            "127.0.0.1:99999",
+            "`127.0.0.1:99999`: `99999` is not a port",
+        ),
+    ] {
+        let relay = common::outbox_ce(
+            &[
+                "relay",
+                "run",
+                "--db",
+                &db,
+                "--to",
+                "stdout",
+                "--metrics-listen",
+                addr,
+            ],
+            None,
+        );
+        assert_eq!(relay.status, 2, "{}", relay.stderr);
+        assert!(
+            relay.stderr.contains(&format!("--metrics-listen: {says}")),
+            "{}",
+            relay.stderr
+        );
+        let bridge = common::outbox_ce(
+            &[
+                "bridge",
+                "--brokers",
+                "127.0.0.1:1",
+                "--from-topic",
+                "a",
+                "--to-topic",
+                "b",
+                "--group",
+                "g",
+                "--metrics-listen",
+                addr,
+            ],
+            None,
+        );
+        assert_eq!(bridge.status, 2, "{}", bridge.stderr);
+        assert!(
+            bridge.stderr.contains(&format!("--metrics-listen: {says}")),
+            "{}",
+            bridge.stderr
+        );
+    }
+    assert!(!dir.path().join("never.db").exists());
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let run = common::outbox_ce(
+        &[
+            "relay",
+            "run",
+            "--db",
+            &db,
+            "--to",
+            "stdout",
+            "--once",
+            "--metrics-listen",
+            &addr,
+        ],
+        None,
+    );
+    assert_eq!(run.status, 1, "an address in use: {}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("--metrics-listen {addr}")),
+        "{}",
+        run.stderr
+    );
+}

@@ -83,12 +83,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use outbox_cloudevents::Profile;
-use rdkafka::config::ClientConfig;
+use rdkafka::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, Producer as _};
 
 pub use convert::{ConvertError, Converter, InputFormat};
 pub use metrics::BridgeMetrics;
 
+use crate::kafka_log::KafkaLog;
 use crate::observe::Logger;
 use crate::sink::{OutputMode, Probe};
 
@@ -117,6 +120,9 @@ pub struct BridgeOptions {
     pub idle_exit: Option<Duration>,
     /// Serve `/metrics` and `/health` here.
     pub metrics_listen: Option<String>,
+    /// `/health` says the consumer lag is `degraded` above this many messages (default
+    /// [`metrics::LAG_DEGRADED_MESSAGES`]).
+    pub lag_degraded_messages: u64,
     /// Log lines.
     pub logger: Logger,
     /// More librdkafka consumer properties, applied after the bridge's own.
@@ -139,6 +145,7 @@ impl Default for BridgeOptions {
             exactly_once: false,
             idle_exit: None,
             metrics_listen: None,
+            lag_degraded_messages: metrics::LAG_DEGRADED_MESSAGES,
             logger: Logger::default(),
             consumer_properties: Vec::new(),
             producer_properties: Vec::new(),
@@ -208,7 +215,10 @@ pub async fn run(
     options: BridgeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<BridgeSummary, BridgeError> {
-    let metrics = Arc::new(BridgeMetrics::default());
+    let metrics = Arc::new(BridgeMetrics::new(options.lag_degraded_messages));
+    // One log for the bridge's clients, so that one failure each of them sees is written
+    // once.
+    let log = Arc::new(KafkaLog::new(options.logger.clone(), "bridge"));
     let server = match &options.metrics_listen {
         Some(addr) => {
             let listener = crate::observe::bind(addr)
@@ -217,7 +227,7 @@ pub async fn run(
             Some(tokio::spawn(crate::observe::serve(
                 listener,
                 Arc::clone(&metrics),
-                probe(&options)?,
+                Some(probe(&options, Arc::clone(&log))?),
                 crate::observe::Endpoints {
                     metrics: true,
                     health: true,
@@ -229,7 +239,7 @@ pub async fn run(
     let stop = Arc::new(AtomicBool::new(false));
     let mut pipeline = {
         let (metrics, stop) = (Arc::clone(&metrics), Arc::clone(&stop));
-        tokio::task::spawn_blocking(move || pipeline::run(options, metrics, stop))
+        tokio::task::spawn_blocking(move || pipeline::run(options, metrics, stop, log))
     };
     let joined = tokio::select! {
         joined = &mut pipeline => joined,
@@ -244,12 +254,32 @@ pub async fn run(
     joined.map_err(|e| BridgeError::Kafka(format!("the bridge's thread failed: {e}")))?
 }
 
+/// The health check's client: librdkafka's log goes to the bridge's.
+struct HealthClient {
+    log: Arc<KafkaLog>,
+}
+
+impl ClientContext for HealthClient {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.log.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.log.error(&error, reason);
+    }
+}
+
+impl rdkafka::producer::ProducerContext for HealthClient {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, _: &rdkafka::producer::DeliveryResult<'_>, (): ()) {}
+}
+
 /// A metadata request for the output topic, for `/health`.
-fn probe(options: &BridgeOptions) -> Result<Probe, BridgeError> {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &options.brokers)
+fn probe(options: &BridgeOptions, log: Arc<KafkaLog>) -> Result<Probe, BridgeError> {
+    let producer: BaseProducer<HealthClient> = pipeline::client_config(options)
         .set("client.id", "outbox-ce-bridge-health")
-        .create()
+        .create_with_context(HealthClient { log })
         .map_err(|e| BridgeError::Kafka(format!("Kafka client: {e}")))?;
     let producer = Arc::new(producer);
     let topic = options.to_topic.clone();

@@ -221,11 +221,17 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
+/// The longest duration a setting takes: ten years (87,600 hours). Every deadline the
+/// relay and the bridge compute is a point in time this far away at most, so none can
+/// overflow; a longer value is refused where it is parsed.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// Parses a duration: a number followed by `ms`, `s`, `m` or `h`, or a plain number of
-/// seconds (`5s`, `500ms`, `2m`, `1.5`).
+/// seconds (`5s`, `500ms`, `2m`, `1.5`), at most [`MAX_DURATION`].
 ///
 /// # Errors
-/// A message naming the text when it is not such a duration.
+/// A message naming the text when it is not such a duration or is longer than
+/// [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -239,14 +245,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => 3600.0,
         _ => f64::NAN,
     };
-    number
+    let seconds = number
         .parse::<f64>()
         .ok()
-        .filter(|_| !scale.is_nan())
-        .and_then(|n| Duration::try_from_secs_f64(n * scale).ok())
+        .map(|n| n * scale)
+        .filter(|s| !s.is_nan())
         .ok_or_else(|| {
             format!("`{text}` is not a duration: write a number with ms, s, m or h, such as 5s")
-        })
+        })?;
+    if seconds > MAX_DURATION.as_secs_f64() {
+        return Err(format!(
+            "`{text}` is longer than the longest duration taken, {}h (ten years)",
+            MAX_DURATION.as_secs() / 3600
+        ));
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is not a duration"))
 }
 
 #[cfg(test)]
@@ -342,6 +355,20 @@ mod tests {
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("-1s").is_err());
+        assert_eq!(parse_duration("87600h"), Ok(MAX_DURATION));
+    }
+
+    #[test]
+    fn a_duration_longer_than_ten_years_is_refused() {
+        for text in [
+            "87600.001h",
+            "4000000000000000h",
+            "315360001",
+            "9".repeat(400).as_str(),
+        ] {
+            let e = parse_duration(text).unwrap_err();
+            assert!(e.contains(text) && e.contains("87600h"), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -18,7 +18,8 @@ use outbox_cloudevents::Message;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::config::OutboxConfig;
+use crate::config::{MAX_DURATION, OutboxConfig};
+use crate::events::{RelayEvent, RowIds, StopReason};
 use crate::observe::{Logger, Metrics};
 use crate::schema::Table;
 use crate::sink::{MessageEncoder, Route, Sink, SinkError, SinkErrorKind};
@@ -52,6 +53,14 @@ pub struct EngineOptions {
     pub delete_published_after: Option<Duration>,
     /// Refresh the backlog gauges of [`Metrics`] every poll interval.
     pub track_backlog: bool,
+    /// With `once`: give up when the destination has acknowledged nothing for this long
+    /// while messages wait for it (the clock restarts at every acknowledgement, so a long
+    /// backlog that keeps moving is never cut off); see [`RelayError::Stalled`]. Default one
+    /// minute.
+    pub once_stall_timeout: Duration,
+    /// `/health` says the lag is `degraded` when the same row has been the first pending
+    /// one for longer than this. Default five minutes.
+    pub lag_degraded_after: Duration,
 }
 
 impl Default for EngineOptions {
@@ -64,6 +73,8 @@ impl Default for EngineOptions {
             shutdown_timeout: Duration::from_secs(25),
             delete_published_after: None,
             track_backlog: false,
+            once_stall_timeout: Duration::from_secs(60),
+            lag_degraded_after: crate::observe::LAG_DEGRADED_AFTER,
         }
     }
 }
@@ -92,6 +103,19 @@ pub enum RelayError {
     Sink(SinkError),
     /// The metrics address cannot be bound.
     Listen(String),
+    /// `once`: the destination acknowledged nothing for
+    /// [`EngineOptions::once_stall_timeout`] while messages waited for it. The messages in
+    /// flight were abandoned; their rows stay pending and nothing unacknowledged was marked.
+    Stalled {
+        /// The destination, as [`Sink::describe`] names it (the brokers and the topic).
+        destination: String,
+        /// How long nothing was acknowledged.
+        waited: Duration,
+        /// Messages abandoned unacknowledged.
+        abandoned: u64,
+        /// The last error the destination reported, if it reported one.
+        last_error: Option<String>,
+    },
 }
 
 impl std::fmt::Display for RelayError {
@@ -100,6 +124,22 @@ impl std::fmt::Display for RelayError {
             RelayError::Source(e) => write!(f, "{e}"),
             RelayError::Sink(e) => write!(f, "{e}"),
             RelayError::Listen(e) => write!(f, "{e}"),
+            RelayError::Stalled {
+                destination,
+                waited,
+                abandoned,
+                last_error,
+            } => {
+                write!(
+                    f,
+                    "{destination} acknowledged nothing for {:.1}s with {abandoned} message(s) waiting (--once-stall-timeout); gave up, their rows stay pending",
+                    waited.as_secs_f64()
+                )?;
+                match last_error {
+                    Some(e) => write!(f, "; the last error: {e}"),
+                    None => write!(f, "; the destination reported no error"),
+                }
+            }
         }
     }
 }
@@ -201,6 +241,11 @@ pub struct Engine<S: Source, K: Sink> {
     woken: bool,
     full_due: bool,
     summary: Summary,
+    /// The last acknowledgement or refusal by the destination, or the first send after it
+    /// had nothing outstanding: where the stall clock of `once` starts.
+    progress_at: Instant,
+    /// The last transient error a delivery reported.
+    last_sink_error: Option<String>,
 }
 
 impl<S: Source, K: Sink> Engine<S, K> {
@@ -237,6 +282,8 @@ impl<S: Source, K: Sink> Engine<S, K> {
             woken: false,
             full_due: true,
             summary: Summary::default(),
+            progress_at: Instant::now(),
+            last_sink_error: None,
         }
     }
 
@@ -256,7 +303,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
         let wakeup = self.source.wakeup();
         let poll = self.options.config.poll_interval;
         let now = Instant::now();
-        let mut next_poll = now + poll;
+        let mut next_poll = later(now, poll);
         let mut next_rebalance = now;
         let mut next_retention = now;
         let mut next_backlog = now;
@@ -266,21 +313,16 @@ impl<S: Source, K: Sink> Engine<S, K> {
         let mut head: (Option<i64>, Instant) = (None, now);
         // Why the age of that row is unknown, once logged.
         let mut age_unknown: Option<String> = None;
-        self.logger.log(
-            "info",
-            "outbox.relay_started",
-            &format!(
-                "relaying {} to {}",
-                self.source.describe(),
-                self.sink.describe()
-            ),
-            serde_json::json!({"source": self.source.describe(), "sink": self.sink.describe()}),
-        );
-        let stopped_by_signal = loop {
+        RelayEvent::Started {
+            source: &self.source.describe(),
+            sink: &self.sink.describe(),
+        }
+        .emit(&self.logger);
+        let stop = loop {
             // A shutdown request is seen here too, not only when the loop waits: with a
             // backlog there is always something to do.
             if ready_now(shutdown.as_mut()).await {
-                break true;
+                break StopReason::Signal;
             }
             // Deliveries that completed.
             while let Some(done) = self.inflight.try_join_next() {
@@ -294,12 +336,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
                 match self.source.connect().await {
                     Ok(()) => {
                         if reconnect_wait > RECONNECT_FIRST {
-                            self.logger.log(
-                                "info",
-                                "outbox.database_reconnected",
-                                "database connection back",
-                                serde_json::json!({}),
-                            );
+                            RelayEvent::DatabaseReconnected.emit(&self.logger);
                         }
                         self.connected = true;
                         self.metrics.database(Ok(()));
@@ -309,12 +346,15 @@ impl<S: Source, K: Sink> Engine<S, K> {
                     }
                     Err(e) => {
                         self.db_error(&e)?;
-                        reconnect_at = now + reconnect_wait;
+                        reconnect_at = later(now, reconnect_wait);
                         reconnect_wait = (reconnect_wait * 2).min(RECONNECT_MAX);
                     }
                 }
             }
             // Timers.
+            if self.stall_deadline().is_some_and(|at| now >= at) {
+                break StopReason::Stalled;
+            }
             while let Some(Reverse((at, _))) = self.retries.peek() {
                 if *at > now {
                     break;
@@ -329,10 +369,10 @@ impl<S: Source, K: Sink> Engine<S, K> {
             }
             if now >= next_poll {
                 self.full_due = true;
-                next_poll = now + poll;
+                next_poll = later(now, poll);
             }
             if self.connected && now >= next_rebalance {
-                next_rebalance = now + REBALANCE_EVERY;
+                next_rebalance = later(now, REBALANCE_EVERY);
                 match self.source.rebalance().await {
                     Ok((released, taken)) => {
                         if !released.is_empty() {
@@ -349,13 +389,13 @@ impl<S: Source, K: Sink> Engine<S, K> {
                 && now >= next_retention
                 && let Some(age) = self.options.delete_published_after.filter(|a| !a.is_zero())
             {
-                next_retention = now + RETENTION_EVERY;
-                if let Err(e) = self.source.delete_published(age).await {
+                next_retention = later(now, RETENTION_EVERY);
+                if let Err(e) = self.source.delete_published(age.min(MAX_DURATION)).await {
                     self.db_error(&e)?;
                 }
             }
             if self.connected && self.options.track_backlog && now >= next_backlog {
-                next_backlog = now + BACKLOG_EVERY;
+                next_backlog = later(now, BACKLOG_EVERY);
                 match self.source.status().await {
                     Ok(status) => {
                         if head.0 != status.oldest_pending_seq {
@@ -371,6 +411,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
                             status.oldest_pending_age_seconds.unwrap_or(0.0),
                             stuck,
                         );
+                        self.metrics.failed_rows(status.failed);
                     }
                     Err(e) => self.db_error(&e)?,
                 }
@@ -392,7 +433,9 @@ impl<S: Source, K: Sink> Engine<S, K> {
                 let full = self.full_due;
                 let limit = space.min(self.options.config.batch_size as usize);
                 match self.claim(full, limit).await {
-                    Ok(0) if full && self.options.once && self.seqs.is_empty() => break false,
+                    Ok(0) if full && self.options.once && self.seqs.is_empty() => {
+                        break StopReason::Drained;
+                    }
                     Ok(_) => {}
                     Err(e) => self.db_error(&e)?,
                 }
@@ -415,7 +458,10 @@ impl<S: Source, K: Sink> Engine<S, K> {
                 deadline = deadline.min(*at);
             }
             if let (true, Some(&(_, _, at))) = (self.connected, self.acked.first()) {
-                deadline = deadline.min(at + MARK_WITHIN);
+                deadline = deadline.min(later(at, MARK_WITHIN));
+            }
+            if let Some(at) = self.stall_deadline() {
+                deadline = deadline.min(at);
             }
             if self.connected {
                 deadline = deadline.min(next_rebalance);
@@ -439,11 +485,27 @@ impl<S: Source, K: Sink> Engine<S, K> {
                 }
                 () = notified => self.woken = true,
                 () = tokio::time::sleep_until(deadline) => {}
-                () = &mut shutdown => break true,
+                () = &mut shutdown => break StopReason::Signal,
             }
         };
-        self.shut_down(stopped_by_signal).await?;
+        self.shut_down(stop).await?;
+        if stop == StopReason::Stalled {
+            return Err(RelayError::Stalled {
+                destination: self.sink.describe(),
+                waited: self.options.once_stall_timeout,
+                abandoned: self.summary.abandoned,
+                last_error: self.sink.last_error().or(self.last_sink_error.take()),
+            });
+        }
         Ok(self.summary)
+    }
+
+    /// `once`: when to give up on a destination that acknowledges nothing, while messages
+    /// wait for it (in flight, or waiting to be sent again after a transient error).
+    fn stall_deadline(&self) -> Option<Instant> {
+        let waiting = !self.inflight.is_empty() || !self.retries.is_empty();
+        (self.options.once && waiting)
+            .then(|| later(self.progress_at, self.options.once_stall_timeout))
     }
 
     /// Claims up to `limit` rows: from the cursor, or (`full`) from the start of the table
@@ -574,8 +636,12 @@ impl<S: Source, K: Sink> Engine<S, K> {
             Target::Main => Route::Main,
             Target::DeadLetter(_) => Route::DeadLetter,
         };
-        let delivery = self.sink.send(route, &message);
         let sent = Instant::now();
+        if self.inflight.is_empty() && self.retries.is_empty() {
+            // The destination had nothing to answer: the stall clock starts now.
+            self.progress_at = sent;
+        }
+        let delivery = self.sink.send(route, &message);
         self.inflight.spawn(async move {
             let result = delivery.await;
             Outcome {
@@ -607,6 +673,17 @@ impl<S: Source, K: Sink> Engine<S, K> {
             return Ok(());
         }
         queue.state = State::Idle;
+        match &result {
+            // An answer, acknowledgement or refusal: the destination is moving.
+            Ok(())
+            | Err(SinkError {
+                kind: SinkErrorKind::Permanent,
+                ..
+            }) => {
+                self.progress_at = Instant::now();
+            }
+            Err(e) => self.last_sink_error = Some(e.message.clone()),
+        }
         if queue.orphan && !(matches!(target, Target::Main) && result.is_ok()) {
             // Its bucket was given up (or its key is held): no retry, no dead letter here;
             // the row stays pending for its owner.
@@ -622,20 +699,11 @@ impl<S: Source, K: Sink> Engine<S, K> {
                 self.metrics.latency(sent.elapsed());
                 let entry = queue.entries.pop_front();
                 if let Some(entry) = entry {
-                    if self.logger.events
-                        && let Ok(event) = entry.row.to_event()
-                    {
-                        self.logger.log(
-                            "info",
-                            "outbox.event_published",
-                            &format!("published {} (seq {seq})", event.event_id()),
-                            serde_json::json!({
-                                "event_id": event.event_id().to_string(),
-                                "event_type": event.event_type().as_str(),
-                                "aggregate_id": event.aggregate_id(),
-                                "seq": seq,
-                            }),
-                        );
+                    if self.logger.events {
+                        RelayEvent::Published {
+                            ids: &RowIds::of(&entry.row),
+                        }
+                        .emit(&self.logger);
                     }
                     self.acked.push((seq, entry.batch, Instant::now()));
                 }
@@ -670,8 +738,8 @@ impl<S: Source, K: Sink> Engine<S, K> {
                     return self.give_up(&key, &e.message).await;
                 }
                 entry.row.attempts = attempts;
-                let event = entry.row.to_event().ok();
-                self.log_failure(seq, event.as_ref(), &e.message, attempts, false);
+                let ids = RowIds::of(&entry.row);
+                self.log_failure(&ids, &e.message, attempts, false);
                 if let Err(db) = self.source.record_failure(seq, &e.message, false).await {
                     self.db_error(&db)?;
                     return Ok(());
@@ -690,7 +758,8 @@ impl<S: Source, K: Sink> Engine<S, K> {
     fn wait(&mut self, key: Key, wait: Duration) {
         if let Some(queue) = self.keys.get_mut(&key) {
             queue.state = State::Waiting;
-            self.retries.push(Reverse((Instant::now() + wait, key)));
+            self.retries
+                .push(Reverse((later(Instant::now(), wait), key)));
         }
     }
 
@@ -726,14 +795,14 @@ impl<S: Source, K: Sink> Engine<S, K> {
         };
         let (seq, batch) = (entry.row.seq, entry.batch);
         let attempts = entry.row.attempts.saturating_add(1);
-        let event = entry.row.to_event().ok();
+        let ids = RowIds::of(&entry.row);
         if let Err(e) = self.source.record_failure(seq, error, true).await {
             // The row stays pending; it is claimed again after the reconnection.
             self.db_error(&e)?;
             return Ok(());
         }
         self.metrics.database(Ok(()));
-        self.log_failure(seq, event.as_ref(), error, attempts, true);
+        self.log_failure(&ids, error, attempts, true);
         self.metrics.failed();
         self.summary.failed += 1;
         if let Some(queue) = self.keys.get_mut(key) {
@@ -757,42 +826,18 @@ impl<S: Source, K: Sink> Engine<S, K> {
     /// counted as 0); the row itself fails when it is claimed.
     fn log_age_unknown(&self, error: Option<&str>) {
         if let Some(error) = error {
-            self.logger.log(
-                "warning",
-                "outbox.backlog_age_unknown",
-                &format!("the age of the oldest pending row is unknown (counted as 0): {error}"),
-                serde_json::json!({"error": error}),
-            );
+            RelayEvent::BacklogAgeUnknown { error }.emit(&self.logger);
         }
     }
 
-    fn log_failure(
-        &self,
-        seq: i64,
-        event: Option<&outbox_cloudevents::OutboxEvent>,
-        error: &str,
-        attempts: i64,
-        gave_up: bool,
-    ) {
-        let outcome = if gave_up {
-            "marked failed"
-        } else {
-            "will retry"
-        };
-        self.logger.log(
-            "error",
-            "outbox.publish_failed",
-            &format!("row seq {seq} failed (attempt {attempts}, {outcome}): {error}"),
-            serde_json::json!({
-                "seq": seq,
-                "event_id": event.map(|e| e.event_id().to_string()),
-                "event_type": event.map(|e| e.event_type().as_str().to_owned()),
-                "aggregate_id": event.map(|e| e.aggregate_id().to_owned()),
-                "error": error,
-                "attempts": attempts,
-                "marked_failed": gave_up,
-            }),
-        );
+    fn log_failure(&self, ids: &RowIds, error: &str, attempts: i64, marked_failed: bool) {
+        RelayEvent::PublishFailed {
+            ids,
+            error,
+            attempts,
+            marked_failed,
+        }
+        .emit(&self.logger);
     }
 
     /// Whether to mark now: a batch of rows is waiting, nothing else is under way, or the
@@ -803,7 +848,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
             Some(&(_, _, first)) => {
                 self.acked.len() >= self.options.config.batch_size as usize
                     || (self.ready.is_empty() && self.inflight.is_empty())
-                    || now >= first + MARK_WITHIN
+                    || now >= later(first, MARK_WITHIN)
             }
         }
     }
@@ -865,17 +910,12 @@ impl<S: Source, K: Sink> Engine<S, K> {
         }
         let (published, failed, total) = (b.published, b.failed, b.total);
         self.batches.remove(&batch);
-        self.logger.log(
-            "info",
-            "outbox.batch_complete",
-            &format!("batch of {total}: {published} published, {failed} failed"),
-            serde_json::json!({
-                "published": published,
-                "failed": failed,
-                "total": total,
-                "success_rate": if total > 0 { published as f64 / total as f64 } else { 0.0 },
-            }),
-        );
+        RelayEvent::BatchComplete {
+            published,
+            failed,
+            total,
+        }
+        .emit(&self.logger);
     }
 
     /// Drops from memory the rows not in flight, of every key (`buckets` = `None`) or of the
@@ -921,12 +961,7 @@ impl<S: Source, K: Sink> Engine<S, K> {
             return Err(RelayError::Source(e.clone()));
         }
         if self.connected {
-            self.logger.log(
-                "warning",
-                "outbox.database_unavailable",
-                &format!("database unavailable, reconnecting: {e}"),
-                serde_json::json!({"error": e.message}),
-            );
+            RelayEvent::DatabaseUnavailable { error: &e.message }.emit(&self.logger);
         }
         self.connected = false;
         self.drop_unsent(None);
@@ -936,11 +971,16 @@ impl<S: Source, K: Sink> Engine<S, K> {
         Ok(())
     }
 
-    async fn shut_down(&mut self, by_signal: bool) -> Result<(), RelayError> {
+    async fn shut_down(&mut self, reason: StopReason) -> Result<(), RelayError> {
         // Stop claiming; keep only what is in flight.
         self.drop_unsent(None);
         self.retries.clear();
-        let deadline = Instant::now() + self.options.shutdown_timeout;
+        // A stalled destination gets no more time: what it answered already is taken.
+        let patience = match reason {
+            StopReason::Stalled => Duration::ZERO,
+            StopReason::Signal | StopReason::Drained => self.options.shutdown_timeout,
+        };
+        let deadline = later(Instant::now(), patience);
         while !self.inflight.is_empty() {
             match tokio::time::timeout_at(deadline, self.inflight.join_next()).await {
                 Ok(Some(Ok(outcome))) => {
@@ -974,25 +1014,11 @@ impl<S: Source, K: Sink> Engine<S, K> {
             }
             self.summary.unmarked = self.acked.len() as u64;
         }
-        let reason = if by_signal {
-            "stopped"
-        } else {
-            "nothing left to publish"
-        };
-        self.logger.log(
-            "info",
-            "outbox.relay_stopped",
-            &format!(
-                "{reason}: {} published, {} failed",
-                self.summary.published, self.summary.failed
-            ),
-            serde_json::json!({
-                "published": self.summary.published,
-                "failed": self.summary.failed,
-                "unmarked": self.summary.unmarked,
-                "abandoned": self.summary.abandoned,
-            }),
-        );
+        RelayEvent::Stopped {
+            reason,
+            summary: &self.summary,
+        }
+        .emit(&self.logger);
         Ok(())
     }
 }
@@ -1009,6 +1035,12 @@ fn repeated_seq(rows: &[Row], held: &HashSet<i64>) -> Option<i64> {
 
 async fn ready_now(mut future: Pin<&mut impl Future<Output = ()>>) -> bool {
     std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx).is_ready())).await
+}
+
+/// `wait` after `at`, never past [`MAX_DURATION`] after it: every deadline of the engine is
+/// computed here, so that no setting, however long, can overflow an instant.
+fn later(at: Instant, wait: Duration) -> Instant {
+    at.checked_add(wait.min(MAX_DURATION)).unwrap_or(at)
 }
 
 fn backoff(first: Duration, n: u32, max: Duration) -> Duration {

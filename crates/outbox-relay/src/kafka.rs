@@ -14,15 +14,16 @@
 //! flight (`--producer-option linger.ms=5` restores librdkafka's default).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use outbox_cloudevents::Message;
 use rdkafka::ClientContext;
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, Producer};
 
+use crate::kafka_log::{self, KafkaLog};
+use crate::observe::Logger;
 use crate::sink::{Probe, Route, Sink, SinkError};
 
 /// Where and how to produce.
@@ -40,18 +41,20 @@ pub struct KafkaOptions {
     pub properties: Vec<(String, String)>,
 }
 
-/// Tracks whether librdkafka last said every broker was down.
-#[derive(Clone, Default)]
+/// The producer's context: librdkafka's log and errors go to the relay's log
+/// ([`KafkaLog`]), and the last error is kept for [`Sink::last_error`].
+#[derive(Clone)]
 pub struct BrokerState {
-    down: Arc<AtomicBool>,
+    log: Arc<KafkaLog>,
 }
 
 impl ClientContext for BrokerState {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.log.log(level, fac, log_message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.down.store(true, Ordering::Relaxed);
-        }
-        rdkafka::client::DefaultClientContext.error(error, reason);
+        self.log.error(&error, reason);
     }
 }
 
@@ -63,11 +66,21 @@ pub struct KafkaSink {
 }
 
 impl KafkaSink {
-    /// A producer for `options`.
+    /// A producer for `options`, whose librdkafka log lines go to standard error in the
+    /// relay's text format ([`KafkaSink::with_logger`] chooses).
     ///
     /// # Errors
     /// A fatal [`SinkError`] when librdkafka refuses the configuration.
     pub fn new(options: KafkaOptions) -> Result<Self, SinkError> {
+        KafkaSink::with_logger(options, Logger::default())
+    }
+
+    /// A producer for `options` whose librdkafka log lines and errors go to `logger`,
+    /// rate-limited (see [`crate::kafka_log`]).
+    ///
+    /// # Errors
+    /// A fatal [`SinkError`] when librdkafka refuses the configuration.
+    pub fn with_logger(options: KafkaOptions, logger: Logger) -> Result<Self, SinkError> {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &options.brokers)
@@ -80,7 +93,10 @@ impl KafkaSink {
         for (key, value) in &options.properties {
             config.set(key, value);
         }
-        let state = BrokerState::default();
+        config.set_log_level(kafka_log::LOG_LEVEL);
+        let state = BrokerState {
+            log: Arc::new(KafkaLog::new(logger, "relay")),
+        };
         let producer = config
             .create_with_context(state.clone())
             .map_err(|e| SinkError::fatal(format!("Kafka producer: {e}")))?;
@@ -149,7 +165,7 @@ impl Sink for KafkaSink {
                 Box::pin(async move {
                     match delivery.await {
                         Ok(Ok(_)) => {
-                            state.down.store(false, Ordering::Relaxed);
+                            state.log.clear_error();
                             Ok(())
                         }
                         Ok(Err((e, _))) => Err(classify(&e)),
@@ -161,11 +177,11 @@ impl Sink for KafkaSink {
         }
     }
 
-    fn probe(&self) -> Probe {
+    fn probe(&self) -> Option<Probe> {
         let producer = self.producer.clone();
         let state = self.state.clone();
         let topic = self.options.topic.clone();
-        Arc::new(move || {
+        Some(Arc::new(move || {
             let (producer, state, topic) = (producer.clone(), state.clone(), topic.clone());
             Box::pin(async move {
                 let metadata = tokio::task::spawn_blocking(move || {
@@ -178,13 +194,17 @@ impl Sink for KafkaSink {
                 .map_err(|e| e.to_string())?;
                 match metadata {
                     Ok(()) => {
-                        state.down.store(false, Ordering::Relaxed);
+                        state.log.clear_error();
                         Ok(())
                     }
                     Err(e) => Err(format!("Kafka: {e}")),
                 }
             })
-        })
+        }))
+    }
+
+    fn last_error(&self) -> Option<String> {
+        self.state.log.last_error()
     }
 
     fn describe(&self) -> String {

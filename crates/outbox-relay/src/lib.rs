@@ -29,7 +29,7 @@
 //! own: [`postgres`] and [`sqlite`] (sources), [`kafka`] and [`stdout`] (sinks). [`schema`]
 //! holds the table's columns, their mapping onto an existing table and the DDL; [`config`]
 //! python-outbox-core's settings; [`observe`] the `/metrics` and `/health` endpoint and the log
-//! lines, with counters generic enough for the bridge (topic -> topic), which will be a second
+//! lines, [`kafka_log`] librdkafka's own log in those lines (rate-limited), with counters generic enough for the bridge (topic -> topic), which will be a second
 //! source feeding the same engine design.
 //!
 //! # The table
@@ -182,8 +182,10 @@
 pub mod bridge;
 pub mod config;
 mod engine;
+mod events;
 mod inspect;
 pub mod kafka;
+pub mod kafka_log;
 pub mod observe;
 pub mod postgres;
 pub mod relay;

@@ -10,12 +10,23 @@
 //! `/health` answers python-outbox-core's `OutboxHealthCheck.check_health()` shape:
 //! `{"status": "healthy"|"degraded"|"unhealthy", "timestamp": ..., "checks": {"database":
 //! {"status": ...}, "broker": {"status": ...}, "outbox_lag": {"status": ..., "pending_count":
-//! N, "oldest_event_age_seconds": S}}}`. The database is unhealthy when the pipeline's last
-//! statement failed; the broker when a metadata request for the topic fails within two
-//! seconds; the lag is degraded when the same row has been the first pending one for longer
-//! than [`LAG_DEGRADED_SECONDS`] (its `occurred_at`, a domain time, may be old for reasons
-//! of its own, so the age reported is not what is judged). The whole is the worst of the three, and `unhealthy` answers HTTP
-//! 503.
+//! N, "oldest_event_age_seconds": S}, "failed_events": {"status": ..., "failed_count": N}}}`.
+//! - `database`: `unhealthy` (with `error`) when the relay's last statement failed, until
+//!   one succeeds again (the relay keeps running and reconnects).
+//! - `broker`: `unhealthy` (with `error`) when a metadata request for the topic fails
+//!   within two seconds; `not_applicable` (with `reason`) when the destination has no
+//!   broker (standard output).
+//! - `outbox_lag`: `degraded` when the same row has been the first pending one for longer
+//!   than the threshold (`threshold_seconds`, [`EngineOptions::lag_degraded_after`](crate::EngineOptions::lag_degraded_after);
+//!   its `occurred_at`, a domain time, may be old for reasons of its own, so the age
+//!   reported is not what is judged); `unknown` (with `reason`, and the figures last
+//!   measured) while the database is unreachable, since nothing can be measured then.
+//! - `failed_events`: `degraded` while the table holds failed rows (`failed_at` set, not
+//!   published): they wait for an operator.
+//!
+//! The whole is the worst check: `unhealthy`, then `degraded` (an `unknown` check counts as
+//! degraded), then `healthy`; `not_applicable` counts for nothing. `unhealthy` answers HTTP
+//! 503, anything else 200.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -34,7 +45,11 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
 ];
 
-/// How long one item may stay the oldest pending before the lag check says `degraded`.
+/// How long one item may stay the oldest pending before the lag check says `degraded`, by
+/// default ([`EngineOptions::lag_degraded_after`](crate::EngineOptions::lag_degraded_after)).
+pub const LAG_DEGRADED_AFTER: Duration = Duration::from_secs(300);
+
+/// [`LAG_DEGRADED_AFTER`] in seconds.
 pub const LAG_DEGRADED_SECONDS: f64 = 300.0;
 
 /// The counters of a pipeline, shared between it and the HTTP endpoint.
@@ -47,6 +62,8 @@ pub struct Metrics {
     pending: AtomicU64,
     oldest_micros: AtomicU64,
     stuck_micros: AtomicU64,
+    failed_rows: AtomicU64,
+    lag_degraded_after: Duration,
     latency: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -65,12 +82,27 @@ impl Metrics {
             pending: AtomicU64::new(0),
             oldest_micros: AtomicU64::new(0),
             stuck_micros: AtomicU64::new(0),
+            failed_rows: AtomicU64::new(0),
+            lag_degraded_after: LAG_DEGRADED_AFTER,
             latency: Default::default(),
             latency_count: AtomicU64::new(0),
             latency_sum_micros: AtomicU64::new(0),
             database_ok: AtomicBool::new(true),
             database_error: Mutex::new(String::new()),
         }
+    }
+
+    /// The same counters, whose lag check says `degraded` when the first pending row has
+    /// been the same one for longer than `after`.
+    #[must_use]
+    pub fn with_lag_degraded_after(mut self, after: Duration) -> Self {
+        self.lag_degraded_after = after;
+        self
+    }
+
+    /// Sets how many rows of the table are failed (and not published).
+    pub fn failed_rows(&self, n: u64) {
+        self.failed_rows.store(n, Ordering::Relaxed);
     }
 
     /// Counts messages published (acknowledged and recorded).
@@ -198,9 +230,11 @@ impl Metrics {
         out
     }
 
-    /// python-outbox-core's health check as JSON, and whether it is `unhealthy`.
-    pub async fn health(&self, broker: &Probe) -> (String, bool) {
-        let database = if self.database_ok.load(Ordering::Relaxed) {
+    /// python-outbox-core's health check as JSON, and whether it is `unhealthy` (see the
+    /// module docs); `broker` is `None` for a destination without one.
+    pub async fn health(&self, broker: Option<&Probe>) -> (String, bool) {
+        let database_ok = self.database_ok.load(Ordering::Relaxed);
+        let database = if database_ok {
             serde_json::json!({"status": "healthy"})
         } else {
             let error = self
@@ -209,27 +243,55 @@ impl Metrics {
                 .map_or_else(|poisoned| poisoned.into_inner().clone(), |e| e.clone());
             serde_json::json!({"status": "unhealthy", "error": error})
         };
-        let broker = match broker().await {
-            Ok(()) => serde_json::json!({"status": "healthy"}),
-            Err(e) => serde_json::json!({"status": "unhealthy", "error": e}),
-        };
+        let broker = broker_check(broker).await;
         let oldest = self.oldest_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let stuck = self.stuck_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let lag_status = if stuck > LAG_DEGRADED_SECONDS {
-            "degraded"
-        } else {
-            "healthy"
-        };
-        let lag = serde_json::json!({
-            "status": lag_status,
+        let threshold = self.lag_degraded_after.as_secs_f64();
+        let mut lag = serde_json::json!({
+            "status": if stuck > threshold { "degraded" } else { "healthy" },
             "pending_count": self.pending.load(Ordering::Relaxed),
             "oldest_event_age_seconds": oldest,
+            "threshold_seconds": threshold,
+        });
+        if !database_ok {
+            not_measured(
+                &mut lag,
+                "not measured: the database is unreachable; the figures are the last measured",
+            );
+        }
+        let failed = self.failed_rows.load(Ordering::Relaxed);
+        let failed = serde_json::json!({
+            "status": if failed > 0 { "degraded" } else { "healthy" },
+            "failed_count": failed,
         });
         health_report([
             ("database", database),
             ("broker", broker),
             ("outbox_lag", lag),
+            ("failed_events", failed),
         ])
+    }
+}
+
+/// Marks a check whose figures could not be measured `unknown`, saying why.
+pub(crate) fn not_measured(check: &mut serde_json::Value, reason: &str) {
+    if let Some(check) = check.as_object_mut() {
+        check.insert("status".into(), "unknown".into());
+        check.insert("reason".into(), reason.into());
+    }
+}
+
+/// The broker check: a metadata request, or `not_applicable` without a broker.
+pub(crate) async fn broker_check(broker: Option<&Probe>) -> serde_json::Value {
+    match broker {
+        None => serde_json::json!({
+            "status": "not_applicable",
+            "reason": "the destination has no broker (standard output)",
+        }),
+        Some(probe) => match probe().await {
+            Ok(()) => serde_json::json!({"status": "healthy"}),
+            Err(e) => serde_json::json!({"status": "unhealthy", "error": e}),
+        },
     }
 }
 
@@ -245,7 +307,7 @@ pub(crate) fn health_report<const N: usize>(
     };
     let status = if is("unhealthy") {
         "unhealthy"
-    } else if is("degraded") {
+    } else if is("degraded") || is("unknown") {
         "degraded"
     } else {
         "healthy"
@@ -271,6 +333,41 @@ pub struct Endpoints {
     pub health: bool,
 }
 
+/// Checks the text of a listen address (`--metrics-listen`): `IP:PORT`, `[IPv6]:PORT` or
+/// `HOST:PORT`, the port a number from 0 to 65535 and the host a DNS name. What it does not
+/// check is whether the address can be bound (in use, not a local address, a name that does
+/// not resolve): [`bind`] says so when the pipeline starts.
+///
+/// # Errors
+/// A message naming the text and what is wrong with it.
+pub fn parse_listen_addr(text: &str) -> Result<String, String> {
+    if text.parse::<SocketAddr>().is_ok() {
+        return Ok(text.to_owned());
+    }
+    let hint = "write HOST:PORT, such as 127.0.0.1:9464 or [::1]:9464";
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("`{text}` is not an address: {hint}"));
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(format!(
+            "`{text}`: `{port}` is not a port (0 to 65535): {hint}"
+        ));
+    }
+    let name = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if host.is_empty() || host.len() > 253 || !host.split('.').all(name) {
+        return Err(format!(
+            "`{text}`: `{host}` is not a host name or an IP address: {hint}"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 /// Binds `addr` for [`serve`].
 ///
 /// # Errors
@@ -286,8 +383,8 @@ pub trait Observed: Send + Sync + 'static {
     fn render_metrics(&self) -> String;
 
     /// python-outbox-core's health check as JSON, and whether it is `unhealthy` (HTTP 503),
-    /// for `GET /health`; `broker` is the pipeline's broker check.
-    fn health(&self, broker: &Probe) -> impl Future<Output = (String, bool)> + Send;
+    /// for `GET /health`; `broker` is the pipeline's broker check, `None` without a broker.
+    fn health(&self, broker: Option<&Probe>) -> impl Future<Output = (String, bool)> + Send;
 }
 
 impl Observed for Metrics {
@@ -295,7 +392,7 @@ impl Observed for Metrics {
         self.to_prometheus()
     }
 
-    fn health(&self, broker: &Probe) -> impl Future<Output = (String, bool)> + Send {
+    fn health(&self, broker: Option<&Probe>) -> impl Future<Output = (String, bool)> + Send {
         Metrics::health(self, broker)
     }
 }
@@ -305,7 +402,7 @@ impl Observed for Metrics {
 pub async fn serve<O: Observed>(
     listener: TcpListener,
     metrics: std::sync::Arc<O>,
-    broker: Probe,
+    broker: Option<Probe>,
     endpoints: Endpoints,
 ) {
     loop {
@@ -313,7 +410,7 @@ pub async fn serve<O: Observed>(
             continue;
         };
         let metrics = std::sync::Arc::clone(&metrics);
-        let broker = std::sync::Arc::clone(&broker);
+        let broker = broker.clone();
         tokio::spawn(async move {
             let mut request = Vec::new();
             let mut buffer = [0u8; 1024];
@@ -336,7 +433,7 @@ pub async fn serve<O: Observed>(
                     metrics.render_metrics(),
                 ),
                 ("GET", "/health") if endpoints.health => {
-                    let (body, unhealthy) = metrics.health(&broker).await;
+                    let (body, unhealthy) = metrics.health(broker.as_ref()).await;
                     let status = if unhealthy {
                         "503 Service Unavailable"
                     } else {
@@ -460,32 +557,112 @@ mod tests {
         }
     }
 
+    #[test]
+    fn metrics_listen_not_an_address_is_refused() {
+        for good in [
+            "127.0.0.1:9464",
+            "[::1]:0",
+            "localhost:9464",
+            "metrics.internal:80",
+        ] {
+            assert_eq!(parse_listen_addr(good).as_deref(), Ok(good));
+        }
+        for (bad, says) in [
+            ("not-an-address", "not an address"),
+            ("127.0.0.1:99999", "`99999` is not a port"),
+            ("127.0.0.1:", "is not a port"),
+            (":9464", "is not a host name"),
+            ("::1:9464", "is not a host name"),
+            ("bad host:80", "is not a host name"),
+        ] {
+            let e = parse_listen_addr(bad).unwrap_err();
+            assert!(e.contains(bad) && e.contains(says), "{bad}: {e}");
+        }
+    }
+
     #[tokio::test]
     async fn health_is_the_worst_check() {
         let metrics = Metrics::new("outbox_relay");
         let up: Probe = Arc::new(|| Box::pin(async { Ok(()) }));
         let down: Probe = Arc::new(|| Box::pin(async { Err("all brokers down".to_owned()) }));
-        let (body, unhealthy) = metrics.health(&up).await;
+        let (body, unhealthy) = metrics.health(Some(&up)).await;
         assert!(!unhealthy);
         let json: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(json["status"], "healthy");
         assert_eq!(json["checks"]["outbox_lag"]["pending_count"], 0);
-        let (body, unhealthy) = metrics.health(&down).await;
+        let (body, unhealthy) = metrics.health(Some(&down)).await;
         assert!(unhealthy);
         let json: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(json["checks"]["broker"]["error"], "all brokers down");
         metrics.backlog(1, LAG_DEGRADED_SECONDS + 1.0, 1.0);
-        let (body, _) = metrics.health(&up).await;
+        let (body, _) = metrics.health(Some(&up)).await;
         assert!(
             body.contains("\"status\":\"healthy\""),
             "an old domain time alone: {body}"
         );
         metrics.backlog(1, 1.0, LAG_DEGRADED_SECONDS + 1.0);
-        let (body, unhealthy) = metrics.health(&up).await;
+        let (body, unhealthy) = metrics.health(Some(&up)).await;
         assert!(!unhealthy);
         assert!(body.contains("\"status\":\"degraded\""), "{body}");
         metrics.database(Err("connection refused"));
-        let (_, unhealthy) = metrics.health(&up).await;
+        let (_, unhealthy) = metrics.health(Some(&up)).await;
         assert!(unhealthy);
+    }
+
+    fn checks(body: &str) -> serde_json::Value {
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        json
+    }
+
+    #[tokio::test]
+    async fn health_broker_of_stdout_is_not_applicable() {
+        let metrics = Metrics::new("outbox_relay");
+        let (body, unhealthy) = metrics.health(None).await;
+        let json = checks(&body);
+        assert!(!unhealthy);
+        assert_eq!(
+            json["checks"]["broker"]["status"], "not_applicable",
+            "{json}"
+        );
+        assert_eq!(json["status"], "healthy", "{json}");
+    }
+
+    #[tokio::test]
+    async fn health_lag_is_unknown_while_the_database_is_down() {
+        let metrics = Metrics::new("outbox_relay");
+        metrics.backlog(3, 1.0, 1.0);
+        metrics.database(Err("connection refused"));
+        let (body, unhealthy) = metrics.health(None).await;
+        let json = checks(&body);
+        assert!(unhealthy);
+        assert_eq!(json["checks"]["outbox_lag"]["status"], "unknown", "{json}");
+        assert_eq!(json["checks"]["outbox_lag"]["pending_count"], 3, "{json}");
+        metrics.database(Ok(()));
+        let (body, _) = metrics.health(None).await;
+        assert_eq!(checks(&body)["checks"]["outbox_lag"]["status"], "healthy");
+    }
+
+    #[tokio::test]
+    async fn health_failed_rows_degrade() {
+        let metrics = Metrics::new("outbox_relay");
+        metrics.failed_rows(2);
+        let (body, unhealthy) = metrics.health(None).await;
+        let json = checks(&body);
+        assert!(!unhealthy);
+        assert_eq!(json["status"], "degraded", "{json}");
+        assert_eq!(json["checks"]["failed_events"]["failed_count"], 2, "{json}");
+    }
+
+    #[tokio::test]
+    async fn health_lag_threshold_is_a_setting() {
+        let metrics = Metrics::new("outbox_relay").with_lag_degraded_after(Duration::from_secs(10));
+        metrics.backlog(1, 0.0, 11.0);
+        let (body, _) = metrics.health(None).await;
+        let json = checks(&body);
+        assert_eq!(json["checks"]["outbox_lag"]["status"], "degraded", "{json}");
+        assert_eq!(
+            json["checks"]["outbox_lag"]["threshold_seconds"], 10.0,
+            "{json}"
+        );
     }
 }

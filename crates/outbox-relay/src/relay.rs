@@ -176,7 +176,8 @@ async fn run_with_source<S: Source>(
 ) -> Result<Summary, RelayError> {
     match &options.destination {
         Destination::Kafka(kafka) => {
-            let sink = KafkaSink::new(kafka.clone()).map_err(RelayError::Sink)?;
+            let sink = KafkaSink::with_logger(kafka.clone(), options.logger.clone())
+                .map_err(RelayError::Sink)?;
             run_with(source, sink, options, shutdown).await
         }
         Destination::Stdout(dead_letter) => {
@@ -196,7 +197,9 @@ pub async fn run_with<S: Source, K: Sink>(
     options: RelayOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, RelayError> {
-    let metrics = Arc::new(Metrics::new("outbox_relay"));
+    let metrics = Arc::new(
+        Metrics::new("outbox_relay").with_lag_degraded_after(options.engine.lag_degraded_after),
+    );
     let config = &options.engine.config;
     let endpoints = Endpoints {
         metrics: config.enable_metrics,

@@ -221,8 +221,16 @@ pub trait Sink: Send {
         Ok(())
     }
 
-    /// A check of whether the destination is reachable, for `/health`.
-    fn probe(&self) -> Probe;
+    /// A check of whether the destination's broker is reachable, for `/health`; `None`
+    /// when it has none (standard output), and the check says `not_applicable`.
+    fn probe(&self) -> Option<Probe>;
+
+    /// The last error the destination's client reported by itself (Kafka: librdkafka's
+    /// error callback, such as every broker being down), for the error of a relay that
+    /// gave up on it; `None` when it reported none.
+    fn last_error(&self) -> Option<String> {
+        None
+    }
 
     /// A short description for logs.
     fn describe(&self) -> String;

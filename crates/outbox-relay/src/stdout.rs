@@ -12,8 +12,6 @@ use std::io::{self, BufWriter, Write};
 use outbox_cloudevents::Message;
 use outbox_cloudevents::interchange::Record;
 
-use std::sync::Arc;
-
 use crate::sink::{Probe, Route, Sink, SinkError};
 
 /// Writes messages to standard output (or any writer).
@@ -84,8 +82,8 @@ impl<W: Write + Send> Sink for StdoutSink<W> {
             .map_err(|e| SinkError::fatal(format!("standard output: {e}")))
     }
 
-    fn probe(&self) -> Probe {
-        Arc::new(|| Box::pin(ready(Ok(()))))
+    fn probe(&self) -> Option<Probe> {
+        None
     }
 
     fn describe(&self) -> String {

@@ -165,3 +165,46 @@ async fn a_shutdown_request_stops_the_relay_in_the_middle_of_a_backlog() {
     assert_eq!(status.pending, u64::from(total) - summary.published);
     assert_eq!(buf.raw_lines().len() as u64, summary.published);
 }
+
+/// Durations too long to add to an instant (an embedder's options are not parsed from
+/// flags): the relay runs, stops on request and returns, with no overflow anywhere a
+/// deadline is computed (poll, shutdown, retention, stall).
+#[tokio::test]
+async fn engine_options_with_duration_max_do_not_panic() {
+    let lite = Lite::new();
+    outbox_relay::init(&lite.database(), &Table::default())
+        .await
+        .unwrap();
+    {
+        let c = lite.connection();
+        let r = NewRow::new(1, "k");
+        c.execute(
+            "INSERT INTO outbox_events (event_id, event_type, aggregate_id, source, \
+             occurred_at, payload) VALUES (?1, ?2, ?3, 'order-service', ?4, ?5)",
+            params![
+                r.event_id,
+                r.event_type,
+                r.aggregate_id,
+                r.occurred_at,
+                r.payload
+            ],
+        )
+        .unwrap();
+    }
+    for once in [true, false] {
+        let mut options = options(lite.database(), Table::default());
+        options.engine.once = once;
+        options.engine.config.poll_interval = Duration::MAX;
+        options.engine.shutdown_timeout = Duration::MAX;
+        options.engine.delete_published_after = Some(Duration::MAX);
+        options.engine.once_stall_timeout = Duration::MAX;
+        options.engine.lag_degraded_after = Duration::MAX;
+        let sink = outbox_relay::stdout::StdoutSink::to_writer(SharedBuf::default(), None);
+        let source = outbox_relay::sqlite::SqliteSource::new(&lite.path, Table::default());
+        let stop = tokio::time::sleep(Duration::from_millis(300));
+        let summary = outbox_relay::relay::run_with(source, sink, options, stop)
+            .await
+            .unwrap();
+        assert_eq!(summary.published, u64::from(once), "{summary:?}");
+    }
+}

@@ -6,15 +6,16 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::observe::{Observed, health_report};
+use crate::observe::{Observed, broker_check, health_report, not_measured};
 use crate::sink::Probe;
 
 /// The consumer lag beyond which `/health` says `degraded`.
 pub const LAG_DEGRADED_MESSAGES: u64 = 10_000;
 
 /// The bridge's counters, shared between its pipeline and the HTTP endpoint.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BridgeMetrics {
+    lag_degraded_messages: u64,
     consumed: AtomicU64,
     produced: AtomicU64,
     dead_lettered: AtomicU64,
@@ -26,7 +27,29 @@ pub struct BridgeMetrics {
     error: Mutex<Option<String>>,
 }
 
+impl Default for BridgeMetrics {
+    fn default() -> Self {
+        BridgeMetrics::new(LAG_DEGRADED_MESSAGES)
+    }
+}
+
 impl BridgeMetrics {
+    /// Counters whose lag check says `degraded` above `lag_degraded_messages`.
+    pub fn new(lag_degraded_messages: u64) -> Self {
+        BridgeMetrics {
+            lag_degraded_messages,
+            consumed: AtomicU64::new(0),
+            produced: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            committed: AtomicU64::new(0),
+            transactions: AtomicU64::new(0),
+            aborted: AtomicU64::new(0),
+            assigned: AtomicBool::new(false),
+            lag: Mutex::new(BTreeMap::new()),
+            error: Mutex::new(None),
+        }
+    }
+
     /// Counts messages read from the input topic.
     pub fn consumed(&self, n: u64) {
         self.consumed.fetch_add(n, Ordering::Relaxed);
@@ -158,12 +181,11 @@ impl BridgeMetrics {
     }
 
     /// python-outbox-core's health statuses as JSON, and whether it is `unhealthy`: the
-    /// broker check (a metadata request), the consumer group (partitions assigned), the lag.
-    pub async fn health(&self, broker: &Probe) -> (String, bool) {
-        let broker = match broker().await {
-            Ok(()) => serde_json::json!({"status": "healthy"}),
-            Err(e) => serde_json::json!({"status": "unhealthy", "error": e}),
-        };
+    /// broker check (a metadata request), the consumer group (partitions assigned), the lag
+    /// (`unknown` while the broker check fails: the figures are the last reported).
+    pub async fn health(&self, broker: Option<&Probe>) -> (String, bool) {
+        let broker = broker_check(broker).await;
+        let broker_ok = broker.get("status").is_some_and(|s| s != "unhealthy");
         let error = self.error.lock().ok().and_then(|e| e.clone());
         let assigned = self.assigned.load(Ordering::Relaxed);
         // A member without partitions is healthy (more members than partitions); a client
@@ -173,10 +195,18 @@ impl BridgeMetrics {
             None => serde_json::json!({"status": "healthy", "assigned": assigned}),
         };
         let lag = self.total_lag();
-        let lag = serde_json::json!({
-            "status": if lag > LAG_DEGRADED_MESSAGES { "degraded" } else { "healthy" },
+        let threshold = self.lag_degraded_messages;
+        let mut lag = serde_json::json!({
+            "status": if lag > threshold { "degraded" } else { "healthy" },
             "consumer_lag": lag,
+            "threshold_messages": threshold,
         });
+        if !broker_ok {
+            not_measured(
+                &mut lag,
+                "not measured: the broker is unreachable; the figure is the last reported",
+            );
+        }
         health_report([
             ("broker", broker),
             ("consumer_group", consumer),
@@ -190,7 +220,7 @@ impl Observed for BridgeMetrics {
         self.to_prometheus()
     }
 
-    fn health(&self, broker: &Probe) -> impl Future<Output = (String, bool)> + Send {
+    fn health(&self, broker: Option<&Probe>) -> impl Future<Output = (String, bool)> + Send {
         BridgeMetrics::health(self, broker)
     }
 }
@@ -224,14 +254,23 @@ mod tests {
         let metrics = BridgeMetrics::default();
         let up: Probe = Arc::new(|| Box::pin(async { Ok(()) }));
         let down: Probe = Arc::new(|| Box::pin(async { Err("all brokers down".to_owned()) }));
-        let (body, unhealthy) = metrics.health(&up).await;
+        let (body, unhealthy) = metrics.health(Some(&up)).await;
         assert!(!unhealthy, "{body}");
         assert!(body.contains("\"status\":\"healthy\""), "{body}");
-        let (body, unhealthy) = metrics.health(&down).await;
+        let (body, unhealthy) = metrics.health(Some(&down)).await;
         assert!(unhealthy);
         assert!(body.contains("all brokers down"), "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            json["checks"]["consumer_lag"]["status"], "unknown",
+            "the lag is not measured: {body}"
+        );
+        let custom = BridgeMetrics::new(5);
+        custom.lag(BTreeMap::from([(0, 6)]));
+        let (body, _) = custom.health(Some(&up)).await;
+        assert!(body.contains("\"status\":\"degraded\""), "{body}");
         metrics.lag(BTreeMap::from([(0, LAG_DEGRADED_MESSAGES + 1)]));
-        let (body, unhealthy) = metrics.health(&up).await;
+        let (body, unhealthy) = metrics.health(Some(&up)).await;
         assert!(!unhealthy);
         assert!(body.contains("\"status\":\"degraded\""), "{body}");
     }

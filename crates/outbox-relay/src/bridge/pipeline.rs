@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use outbox_cloudevents::{Header, Message, MessageRef};
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message as _};
@@ -24,6 +24,7 @@ use super::convert::Converter;
 use super::metrics::BridgeMetrics;
 use super::resume::{Resume, Tick, Verdict};
 use super::{BridgeError, BridgeOptions, BridgeSummary};
+use crate::kafka_log::{self, KafkaLog};
 
 /// How often acknowledged offsets are committed (at-least-once).
 const COMMIT_EVERY: Duration = Duration::from_millis(200);
@@ -53,13 +54,22 @@ struct Tag {
     route: Route,
 }
 
-/// The producer's context: delivery reports go to a queue the loop drains.
-#[derive(Default)]
+/// The producer's context: delivery reports go to a queue the loop drains; librdkafka's log
+/// goes to the bridge's.
 struct Deliveries {
     reports: Mutex<Vec<(Tag, Result<(), KafkaError>)>>,
+    log: Arc<KafkaLog>,
 }
 
-impl ClientContext for Deliveries {}
+impl ClientContext for Deliveries {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.log.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.log.error(&error, reason);
+    }
+}
 
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = Box<Tag>;
@@ -166,16 +176,19 @@ impl ClientContext for Group {
         }
     }
 
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.core
+            .producer
+            .context()
+            .log
+            .log(level, fac, log_message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         self.core
             .metrics
             .client_error(Some(format!("{error}: {reason}")));
-        self.core.log(
-            "warning",
-            "outbox.bridge_client_error",
-            &format!("Kafka: {reason}"),
-            serde_json::json!({"error": reason}),
-        );
+        self.core.producer.context().log.error(&error, reason);
     }
 }
 
@@ -952,9 +965,11 @@ fn refusal(route: Route, e: &KafkaError) -> String {
     }
 }
 
-fn client_config(options: &BridgeOptions) -> ClientConfig {
+pub(super) fn client_config(options: &BridgeOptions) -> ClientConfig {
     let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", &options.brokers);
+    config
+        .set("bootstrap.servers", &options.brokers)
+        .set_log_level(kafka_log::LOG_LEVEL);
     config
 }
 
@@ -963,6 +978,7 @@ pub(crate) fn run(
     options: BridgeOptions,
     metrics: Arc<BridgeMetrics>,
     stop: Arc<AtomicBool>,
+    log: Arc<KafkaLog>,
 ) -> Result<BridgeSummary, BridgeError> {
     let mut producer_config = client_config(&options);
     producer_config
@@ -995,7 +1011,10 @@ pub(crate) fn run(
         producer_config.set(key, value);
     }
     let producer: BaseProducer<Deliveries> = producer_config
-        .create_with_context(Deliveries::default())
+        .create_with_context(Deliveries {
+            reports: Mutex::new(Vec::new()),
+            log,
+        })
         .map_err(|e| BridgeError::Kafka(format!("Kafka producer: {e}")))?;
     if options.exactly_once {
         producer
@@ -1118,12 +1137,17 @@ pub(crate) fn run(
             Some(Err(e)) => {
                 metrics.client_error(Some(e.to_string()));
                 drop(state);
-                core.log(
-                    "warning",
-                    "outbox.bridge_consumer_error",
-                    &format!("Kafka consumer: {e}"),
-                    serde_json::json!({"error": e.to_string()}),
-                );
+                // Rate-limited with librdkafka's log: `poll` returns the same error at
+                // every call while the brokers are down.
+                let error = e.to_string();
+                if let Some(suppressed) = core.producer.context().log.admit(&error) {
+                    core.log(
+                        "warning",
+                        "outbox.bridge_consumer_error",
+                        &format!("Kafka consumer: {error} ({suppressed} repeats left out)"),
+                        serde_json::json!({"error": error, "suppressed": suppressed}),
+                    );
+                }
                 continue;
             }
             None => {}
@@ -1178,14 +1202,14 @@ pub(crate) fn run(
         "info",
         "outbox.batch_complete",
         &format!(
-            "stopped: {} consumed, {} produced, {} dead-lettered{}",
+            "stopped: {} consumed, {} produced, {} dead-lettered, {unacknowledged} unacknowledged{}",
             summary.consumed,
             summary.produced,
             summary.dead_lettered,
             if unacknowledged > 0 {
-                format!(", {unacknowledged} unacknowledged (read again by the next run)")
+                " (read again by the next run)"
             } else {
-                String::new()
+                ""
             }
         ),
         serde_json::json!({
