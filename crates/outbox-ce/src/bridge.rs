@@ -73,6 +73,7 @@ const OPTIONS: &[&str] = &[
     "dead-letter-topic",
     "idle-exit",
     "metrics-listen",
+    "lag-degraded-messages",
     "log-format",
     "consumer-option",
     "producer-option",
