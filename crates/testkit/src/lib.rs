@@ -1,5 +1,6 @@
-//! Real servers for tests: a PostgreSQL 15 server of the test's own ([`Postgres`]) and
-//! librdkafka's mock Kafka cluster ([`Broker`]) that a test can take down and bring back, with
+//! Real servers for tests: a PostgreSQL 15 server of the test's own ([`Postgres`]), an Apache
+//! Kafka node of the test's own ([`Kafka`], started by `scripts/kafka.sh`), and librdkafka's
+//! mock Kafka cluster ([`Broker`]) that a test can take down and bring back, with
 //! a reader that returns every message of a topic ([`read_topic`]), and a strict reader of the
 //! Prometheus text format ([`prometheus::parse`]).
 //!
@@ -24,10 +25,12 @@
 )]
 
 mod broker;
+mod kafka;
 mod postgres;
 pub mod prometheus;
 
 pub use broker::{Broker, Message, STOPPED_FOR, read_topic};
+pub use kafka::Kafka;
 pub use postgres::Postgres;
 
 /// The SQLite driver (bundled SQLite), for tests that write an SQLite outbox table.
