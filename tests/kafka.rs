@@ -1,4 +1,4 @@
-//! The Kafka binding: laws 3, 4 and 6 (DESIGN.md) as property tests, what real producers send,
+//! The Kafka binding: laws 3, 4 and 6 (the README's "round-trip laws") as property tests, what real producers send,
 //! and one test per malformed message.
 
 #![allow(
