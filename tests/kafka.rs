@@ -1,5 +1,5 @@
-//! The Kafka binding: laws 3, 4 and 6 (the README's "round-trip laws") as property tests, what real producers send,
-//! and one test per malformed message.
+//! The Kafka binding: the README's round-trip laws 3, 4 and 6 as property tests, what real
+//! producers send, and one test per malformed message.
 
 #![allow(
     clippy::unwrap_used,

@@ -1,4 +1,4 @@
-//! The outbox <-> CloudEvent mapping: round-trip laws 1, 2, 5 and 6 (the README's "round-trip laws") as property
+//! The outbox <-> CloudEvent mapping: the README's round-trip laws 1, 2, 5 and 6 as property
 //! tests, typed payloads, and the errors of bad input.
 
 #![allow(

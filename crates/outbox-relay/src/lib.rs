@@ -162,7 +162,8 @@
 //!     python-outbox-core's range. `--poll-interval` is held to the same range (1 s to 1 h).
 //!
 //! # The command line
-//! `outbox-ce relay init|migrate|schema|status|run` takes the flags of `outbox-ce relay run --help` (the README's relay section), among them:
+//! `outbox-ce relay init|migrate|schema|status|run` take the flags their `--help` lists (and
+//! the README's relay section), among them:
 //! - `--column FIELD=COLUMN[,...]` and `--message-column NAME` (every subcommand): the
 //!   column mapping above;
 //! - `migrate [--dry-run]`: [`migrate`], the statements printed on standard output;
