@@ -31,7 +31,6 @@ struct Run {
     output: Vec<testkit::Message>,
     dead: Vec<testkit::Message>,
     from: String,
-    logs: Vec<String>,
     /// The log of the bridge that was killed.
     killed_log: String,
 }
@@ -134,7 +133,6 @@ fn kill_run(cluster: &Cluster, extra: &[&str]) -> Run {
         dead: read_all(&brokers, &dead, 1),
         inputs,
         from,
-        logs,
         killed_log,
     }
 }
