@@ -83,9 +83,11 @@ fn exactly_once(fault: Fault) {
     let mut restarted = None;
     match fault {
         Fault::Bridge => {
+            // The second half first, so that the kill comes while it is being bridged, in
+            // the middle of a transaction.
+            produce(&brokers, &from, second);
             a.kill9();
             restarted = Some(start("bridge-a", &[]));
-            produce(&brokers, &from, second);
         }
         Fault::Broker => {
             kafka.kill().unwrap();
