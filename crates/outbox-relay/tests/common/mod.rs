@@ -236,8 +236,8 @@ pub async fn refused(options: RelayOptions) -> (String, SharedBuf) {
 /// The broker a test publishes to: the shared Apache Kafka node (`OUTBOX_CE_BROKERS`) when
 /// there is one, else librdkafka's mock cluster of the test's own.
 pub struct Broker {
-    /// The mock cluster, kept alive while the test runs; `None` on Kafka.
-    _mock: Option<testkit::Broker>,
+    /// The mock cluster of the test's own; `None` on Kafka.
+    mock: Option<testkit::Broker>,
     brokers: String,
 }
 
@@ -245,14 +245,14 @@ impl Broker {
     pub fn start() -> Self {
         match std::env::var("OUTBOX_CE_BROKERS") {
             Ok(brokers) if !brokers.is_empty() => Self {
-                _mock: None,
+                mock: None,
                 brokers,
             },
             _ => {
                 let mock = testkit::Broker::start().unwrap();
                 Self {
                     brokers: mock.bootstrap_servers(),
-                    _mock: Some(mock),
+                    mock: Some(mock),
                 }
             }
         }
@@ -272,6 +272,10 @@ impl Broker {
             .unwrap()
             .as_nanos();
         let topic = format!("{label}-{}-{nanos}", std::process::id());
+        if let Some(mock) = &self.mock {
+            mock.create_topic(&topic, partitions).unwrap();
+            return topic;
+        }
         let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", &self.brokers)
             .create()
