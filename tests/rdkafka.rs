@@ -1,4 +1,4 @@
-//! A real Kafka round trip through librdkafka's mock cluster (in process, real TCP): outbox
+//! A real Kafka round trip through Apache Kafka (`OUTBOX_CE_BROKERS`) or librdkafka's mock cluster (in process, real TCP): outbox
 //! events and CloudEvents encoded in both content modes, produced with a `FutureProducer`,
 //! consumed with a `BaseConsumer`, decoded, and compared with what was sent: key, every
 //! header in order, value bytes, and the event.
@@ -309,10 +309,25 @@ fn check_foreign_headers(consumed: &Message, label: &str) {
 }
 
 #[test]
-fn mock_cluster_round_trip_in_both_modes() {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic(TOPIC, 1, 1).expect("topic");
-    let brokers = cluster.bootstrap_servers();
+fn broker_round_trip_in_both_modes() {
+    // Apache Kafka when `OUTBOX_CE_BROKERS` names it (a fresh topic, created on first write
+    // with one partition), else librdkafka's mock cluster in this process.
+    let (_cluster, brokers, topic) = match std::env::var("OUTBOX_CE_BROKERS") {
+        Ok(brokers) if !brokers.is_empty() => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            let topic = format!("{TOPIC}-{}-{nanos}", std::process::id());
+            (None, brokers, topic)
+        }
+        _ => {
+            let cluster = MockCluster::new(1).expect("mock cluster");
+            cluster.create_topic(TOPIC, 1, 1).expect("topic");
+            let brokers = cluster.bootstrap_servers();
+            (Some(cluster), brokers, TOPIC.to_owned())
+        }
+    };
 
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
@@ -324,7 +339,7 @@ fn mock_cluster_round_trip_in_both_modes() {
     let mut by_offset = Vec::with_capacity(cases.len());
     for (index, case) in cases.iter().enumerate() {
         let future = producer
-            .send_result(case.message.to_record(TOPIC).unwrap())
+            .send_result(case.message.to_record(&topic).unwrap())
             .map_err(|(e, _)| e)
             .expect("enqueue");
         let delivery = block_on(future)
@@ -342,7 +357,7 @@ fn mock_cluster_round_trip_in_both_modes() {
         .expect("consumer");
     let mut assignment = TopicPartitionList::new();
     assignment
-        .add_partition_offset(TOPIC, 0, Offset::Beginning)
+        .add_partition_offset(&topic, 0, Offset::Beginning)
         .unwrap();
     consumer.assign(&assignment).expect("assign");
 

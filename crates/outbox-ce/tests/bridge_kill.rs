@@ -3,8 +3,8 @@
 //! ones), one killed with -9 mid-run and restarted: every good message on the output at least
 //! once, in order per input partition, every bad one on the dead-letter topic, the group's
 //! offsets committed to the end. On librdkafka's mock cluster, and on the broker `.ci/run`
-//! starts (`OUTBOX_CE_BROKERS`, Tansu) when there is one. Exactly once is shown on Apache
-//! Kafka in `bridge_exactly_once.rs`.
+//! starts (`OUTBOX_CE_BROKERS`, Apache Kafka) when there is one. Exactly once is shown on
+//! Apache Kafka in `bridge_exactly_once.rs`.
 
 #![allow(
     clippy::unwrap_used,
@@ -92,7 +92,7 @@ fn kill_run(cluster: &Cluster, extra: &[&str]) -> Run {
     });
     produce(&brokers, &from, first);
     // Kill it mid-run: once it holds partitions and has bridged some of them (as its own
-    // /metrics says: the high watermarks of Tansu 0.6.0 cannot be trusted).
+    // /metrics says).
     wait_for("the first bridge to bridge messages", || {
         holds_partitions(&a.stderr())
             && metric(&addr, "outbox_bridge_produced_total").is_some_and(|n| n >= 300.0)
@@ -108,13 +108,10 @@ fn kill_run(cluster: &Cluster, extra: &[&str]) -> Run {
         assert_eq!(status, 0, "{}", tail(&bridge.stderr()));
         logs.push(bridge.stderr());
     }
-    // Offsets committed to the end of every partition. On Tansu 0.6.0 this needs the bridge's
-    // check of where a partition resumes: a bridge that stopped part way through a record
-    // batch (killed, or giving the partition up in a rebalance) leaves its committed offset
-    // inside it, and Tansu answers a Fetch from there with the batches that start after it.
-    // Without the check, the next owner skipped the rest of the batch and committed past it
-    // (partition 1 taken over at 1143, next message 1667), or read nothing more and went idle
-    // (partition 0 left at 3083 of 3334).
+    // Offsets committed to the end of every partition: a bridge that stopped part way through
+    // a record batch (killed, or giving the partition up in a rebalance) leaves its committed
+    // offset inside it, and the next owner resumes there without skipping the rest of the
+    // batch or going idle before the end.
     let ends: BTreeMap<i32, i64> = (0..3)
         .map(|p| (p, inputs.iter().filter(|i| i.partition == p).count() as i64))
         .collect();

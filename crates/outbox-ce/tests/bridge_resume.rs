@@ -1,14 +1,13 @@
 //! A bridge that takes over partitions whose committed offsets lie inside record batches:
 //! it bridges every message from each committed offset on, once, and none before it.
 //!
-//! Tansu 0.6.0 answers a Fetch from inside a record batch with the batches that start after
-//! that offset (`tansu-storage` 0.6.0, `dynostore.rs`: `offsets.split_off(&offset)`), so a
-//! consumer that resumes there skips the rest of the batch, or reads nothing when it is the
-//! partition's last. Partition 0 below resumes inside its first batch (Tansu answers with
-//! the second), partition 1 inside its only one (Tansu answers nothing). On the broker
-//! `.ci/run` starts (`OUTBOX_CE_BROKERS`) this shows the bridge's check of where reading
-//! resumes; on librdkafka's mock cluster, which answers as Kafka does, that the check
-//! neither sends again what came before the committed offsets nor holds anything back.
+//! Partition 0 below resumes inside its first batch, partition 1 inside its only one (the
+//! partition's last). Apache Kafka answers a Fetch from inside a batch with that batch and
+//! librdkafka drops the records before the asked offset; the bridge also checks that the
+//! first message it reads is at the committed offset (`resume.rs`, for brokers that answer
+//! from the next batch instead). On Kafka (`OUTBOX_CE_BROKERS`, as `.ci/run` starts it) and
+//! on librdkafka's mock cluster this shows that the bridge neither sends again what came
+//! before the committed offsets nor holds anything back.
 
 #![allow(
     clippy::unwrap_used,
@@ -47,8 +46,7 @@ fn produce_in_one_batch(brokers: &str, topic: &str, inputs: &[Input]) {
             .map_err(|(e, _)| e)
             .unwrap();
     }
-    // Bounded as every wait here: a produce request that Tansu leaves unanswered is sent
-    // again after librdkafka's 30 s request timeout, which a 60 s bound did not always cover.
+    // Bounded as every wait here: a broker that never acknowledges fails the test.
     producer.flush(common::relay::PATIENCE).unwrap();
 }
 

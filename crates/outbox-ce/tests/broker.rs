@@ -1,8 +1,8 @@
 //! End to end through a Kafka broker: `outbox-ce produce`, then `outbox-ce consume`, in both
 //! content modes; every event comes back identical, keys included.
 //!
-//! With `OUTBOX_CE_BROKERS=HOST:PORT` (a real broker, such as the Tansu broker `.ci/run`
-//! starts) each test creates a fresh topic there; without it each test starts librdkafka's
+//! With `OUTBOX_CE_BROKERS=HOST:PORT` (Apache Kafka, as `.ci/run` starts it with
+//! `scripts/kafka.sh start`) each test creates a fresh topic there; without it each test starts librdkafka's
 //! mock cluster in this process, so `cargo test` alone covers the path.
 
 #![allow(
@@ -205,8 +205,7 @@ fn consume_reports_messages_that_do_not_decode() {
         .send(BaseRecord::to(&topic.name).key("k").payload("not an event"))
         .map_err(|(e, _)| e)
         .unwrap();
-    // Bounded as every wait here: a produce request that Tansu leaves unanswered is sent
-    // again after librdkafka's 30 s request timeout, which a 60 s bound did not always cover.
+    // Bounded as every wait here: a broker that never acknowledges fails the test.
     producer.flush(common::relay::PATIENCE).unwrap();
     assert_eq!(produce(&topic, "binary", &events[1]).status, 0);
 

@@ -145,7 +145,9 @@ fn a_slow_but_moving_backlog_is_not_cut_by_the_stall_timeout() {
     // something outstanding), each acknowledged 150 ms after it is sent, 30 a key: some
     // 4.5 s in all, with a stall timeout of 2 s.
     db.insert(0..90, 3);
-    let target = Target::new("slow-once", 1).slow(Duration::from_millis(150));
+    // The mock cluster: a broker that holds every answer back 150 ms, which Kafka cannot be
+    // made to do.
+    let target = Target::mock("slow-once", 1).slow(Duration::from_millis(150));
     let mut relay = target.spawn(&db.url(), &["--once", "--once-stall-timeout", "2s"]);
     assert_eq!(relay.wait(), 0, "{}", relay.stderr());
     let s = status(&db.url());

@@ -23,7 +23,8 @@ const KEYS: u64 = 200;
 #[test]
 fn broker_down_for_10_seconds_fails_no_row_and_health_turns_unhealthy() {
     let db = Db::postgres();
-    let target = Target::new("outage", 4);
+    // The mock cluster, which holds every answer back for 10 s (`testkit::Broker::down`).
+    let target = Target::mock("outage", 4);
     let url = db.url();
     let metrics = free_addr();
     db.insert(0..1000, KEYS);
@@ -45,7 +46,7 @@ fn broker_down_for_10_seconds_fails_no_row_and_health_turns_unhealthy() {
             KEYS,
             &stop,
         );
-        target.broker.down().unwrap();
+        target.mock_cluster().down().unwrap();
         let mut unhealthy = None;
         wait_for("/health to report the broker down", || {
             match http_get(&metrics, "/health") {
@@ -59,7 +60,7 @@ fn broker_down_for_10_seconds_fails_no_row_and_health_turns_unhealthy() {
         std::thread::sleep(Duration::from_secs(10));
         assert_eq!(db.count("failed_at is not null"), 0, "a row failed");
         assert!(relay.is_running(), "the relay exited:\n{}", relay.stderr());
-        target.broker.up().unwrap();
+        target.mock_cluster().up().unwrap();
         stop.store(true, Ordering::SeqCst);
         let inserted = writer.join().unwrap();
 

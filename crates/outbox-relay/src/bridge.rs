@@ -47,8 +47,10 @@
 //!    acknowledged is sent again by the next owner, and nothing unacknowledged is skipped.
 //!    A crash (kill -9) sends again at most what was acknowledged after the last commit.
 //!    Reading each assigned partition must resume at its committed offset; on a broker that
-//!    answers from later (Tansu 0.6.0 from inside a record batch), the bridge reads it again
-//!    from further back first (see `resume.rs`).
+//!    answers a Fetch from inside a record batch with the next batch (a Kafka-protocol broker
+//!    other than Apache Kafka may), the bridge reads it again from further back first (see
+//!    `resume.rs`); on Apache Kafka the check ends at the first message, or one step back
+//!    past a transaction marker.
 //! 4. **Exactly once** (`exactly_once`). A transactional producer; each transaction holds
 //!    up to 100 ms (at most 10,000 messages) of input, its output and dead-letter messages
 //!    and the consumed offsets (`send_offsets_to_transaction` with the consumer's group

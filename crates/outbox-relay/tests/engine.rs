@@ -47,6 +47,8 @@ async fn a_reconnection_keeps_the_order_of_a_key_whose_row_was_in_flight() {
     let pg = Arc::new(testkit::Postgres::start().unwrap());
     let db: outbox_relay::Database = pg.url().parse().unwrap();
     outbox_relay::init(&db, &Table::default()).await.unwrap();
+    // The mock cluster, which holds every answer back (`testkit::Broker::down`) while the
+    // first row is in flight and the database connection is cut.
     let broker = testkit::Broker::start().unwrap();
     broker.create_topic("orders", 1).unwrap();
     psql(

@@ -1,4 +1,5 @@
-//! The Kafka sink against librdkafka's mock cluster: keys, headers, every row acknowledged and
+//! The Kafka sink, on the shared Apache Kafka node (`OUTBOX_CE_BROKERS`) or else on
+//! librdkafka's mock cluster: keys, headers, every row acknowledged and
 //! marked; a message the broker refuses for good fails its row after the retries, the key
 //! goes on, and the failed row reaches the dead-letter topic.
 
@@ -24,8 +25,8 @@ async fn status(lite: &Lite) -> (u64, u64, u64) {
 
 #[tokio::test]
 async fn every_row_is_acknowledged_keyed_and_marked() {
-    let broker = testkit::Broker::start().unwrap();
-    broker.create_topic("orders", 3).unwrap();
+    let broker = Broker::start();
+    let orders = broker.create_topic("orders", 3).await;
     let lite = Lite::new();
     outbox_relay::init(&lite.database(), &Table::default())
         .await
@@ -43,7 +44,7 @@ async fn every_row_is_acknowledged_keyed_and_marked() {
     let mut options = options(lite.database(), Table::default());
     options.destination = Destination::Kafka(KafkaOptions {
         brokers: broker.bootstrap_servers(),
-        topic: "orders".into(),
+        topic: orders.clone(),
         ..KafkaOptions::default()
     });
     let summary = outbox_relay::run(options, std::future::pending())
@@ -52,7 +53,7 @@ async fn every_row_is_acknowledged_keyed_and_marked() {
     assert_eq!(summary.published, 200);
     assert_eq!(status(&lite).await, (0, 200, 0));
 
-    let messages = testkit::read_topic(&broker.bootstrap_servers(), "orders").unwrap();
+    let messages = testkit::read_topic(&broker.bootstrap_servers(), &orders).unwrap();
     assert_eq!(messages.len(), 200);
     for row in &rows {
         let m = messages
@@ -91,8 +92,8 @@ async fn every_row_is_acknowledged_keyed_and_marked() {
 
 #[tokio::test]
 async fn outbox_json_mode_sends_to_message_without_headers() {
-    let broker = testkit::Broker::start().unwrap();
-    broker.create_topic("legacy", 1).unwrap();
+    let broker = Broker::start();
+    let legacy = broker.create_topic("legacy", 1).await;
     let lite = Lite::new();
     outbox_relay::init(&lite.database(), &Table::default())
         .await
@@ -102,13 +103,13 @@ async fn outbox_json_mode_sends_to_message_without_headers() {
     options.mode = OutputMode::OutboxJson;
     options.destination = Destination::Kafka(KafkaOptions {
         brokers: broker.bootstrap_servers(),
-        topic: "legacy".into(),
+        topic: legacy.clone(),
         ..KafkaOptions::default()
     });
     outbox_relay::run(options, std::future::pending())
         .await
         .unwrap();
-    let messages = testkit::read_topic(&broker.bootstrap_servers(), "legacy").unwrap();
+    let messages = testkit::read_topic(&broker.bootstrap_servers(), &legacy).unwrap();
     assert_eq!(messages.len(), 1);
     assert!(messages[0].headers.is_empty());
     assert_eq!(messages[0].key_str(), Some("a"));
@@ -119,9 +120,9 @@ async fn outbox_json_mode_sends_to_message_without_headers() {
 
 #[tokio::test]
 async fn a_message_refused_for_good_fails_its_row_after_the_retries() {
-    let broker = testkit::Broker::start().unwrap();
-    broker.create_topic("small", 1).unwrap();
-    broker.create_topic("dead", 1).unwrap();
+    let broker = Broker::start();
+    let small = broker.create_topic("small", 1).await;
+    let dead = broker.create_topic("dead", 1).await;
     let lite = Lite::new();
     outbox_relay::init(&lite.database(), &Table::default())
         .await
@@ -138,8 +139,8 @@ async fn a_message_refused_for_good_fails_its_row_after_the_retries() {
     options.engine.dead_letter = true;
     options.destination = Destination::Kafka(KafkaOptions {
         brokers: broker.bootstrap_servers(),
-        topic: "small".into(),
-        dead_letter_topic: Some("dead".into()),
+        topic: small.clone(),
+        dead_letter_topic: Some(dead.clone()),
         // Messages above 2,000 bytes are refused (locally, as a broker would).
         properties: vec![("message.max.bytes".into(), "2000".into())],
     });
@@ -157,7 +158,7 @@ async fn a_message_refused_for_good_fails_its_row_after_the_retries() {
         .unwrap();
     assert_eq!(attempts, 2, "the first attempt and one retry");
     assert!(error.contains("too large"), "{error}");
-    let messages = testkit::read_topic(&broker.bootstrap_servers(), "small").unwrap();
+    let messages = testkit::read_topic(&broker.bootstrap_servers(), &small).unwrap();
     let ids: Vec<&str> = messages
         .iter()
         .map(|m| m.header("ce_id").unwrap())

@@ -190,12 +190,12 @@ pub fn produce(brokers: &str, topic: &str, inputs: &[Input]) {
         }
         producer.poll(Duration::ZERO);
     }
-    // Bounded as every wait here: a produce request that Tansu leaves unanswered is sent
-    // again after librdkafka's 30 s request timeout, which a 60 s bound did not always cover.
+    // Bounded as every wait here: a broker that never acknowledges fails the test.
     producer.flush(crate::common::relay::PATIENCE).unwrap();
 }
 
-/// Creates a topic with `tansu topic create` (Tansu) or on the mock cluster.
+/// The broker a bridge test runs on: the shared Apache Kafka node (`OUTBOX_CE_BROKERS`) or
+/// librdkafka's mock cluster in this process.
 pub enum Cluster {
     Mock(testkit::Broker),
     External(String),
@@ -478,8 +478,8 @@ pub fn high_watermarks(brokers: &str, topic: &str, partitions: i32) -> i64 {
 }
 
 /// Every message of `topic`'s partitions, read from the beginning until nothing new came for
-/// 3 seconds, without asking the broker for its high watermarks (Tansu 0.6.0 answers
-/// ListOffsets for the latest offset wrongly). In offset order within a partition, partition
+/// 3 seconds, with `isolation.level=read_committed`: what a consumer of the bridge's output sees,
+/// whatever the high watermarks say. In offset order within a partition, partition
 /// after partition.
 pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<Message> {
     use rdkafka::message::{Headers as _, Message as _};

@@ -75,8 +75,7 @@ pub fn events() -> Vec<String> {
 /// Creates `topic` with `partitions` partitions on the broker at `brokers`, through the admin
 /// API. A topic of that name that already exists counts as created: test topics have names
 /// of their own (process id and time), so it can only be this call's own: a request that
-/// librdkafka sent again after a timeout, the likely cause of the one `TopicAlreadyExists` seen
-/// on Tansu in a CI run.
+/// librdkafka sent again after a timeout.
 pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
     use rdkafka::ClientConfig;
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};

@@ -387,42 +387,69 @@ pub const OUTBOX_COLUMNS: [&str; 9] = [
     "partition_key",
 ];
 
-/// librdkafka's mock cluster with a topic of its own: where a relay under test publishes.
+/// A broker with a topic of its own: where a relay under test publishes.
 pub struct Target {
-    /// The cluster.
-    pub broker: Broker,
-    /// Its bootstrap servers.
+    /// librdkafka's mock cluster, when the relay publishes to one; `None` on the shared
+    /// Apache Kafka node.
+    mock: Option<Broker>,
+    /// The bootstrap servers.
     pub brokers: String,
     /// The topic the relay publishes to.
     pub topic: String,
 }
 
 impl Target {
-    /// A new cluster with a topic named after `label`, of `partitions` partitions.
+    /// A topic named after `label`, of `partitions` partitions, on the shared Apache Kafka
+    /// node (`OUTBOX_CE_BROKERS`) when there is one, else on a mock cluster of its own.
     pub fn new(label: &str, partitions: i32) -> Self {
+        match std::env::var("OUTBOX_CE_BROKERS") {
+            Ok(brokers) if !brokers.is_empty() => Self::on(None, brokers, label, partitions),
+            _ => Self::mock(label, partitions),
+        }
+    }
+
+    /// A topic on a mock cluster of its own, whatever `OUTBOX_CE_BROKERS` says: for a test
+    /// that injects a fault through [`Target::mock_cluster`] or [`Target::slow`].
+    pub fn mock(label: &str, partitions: i32) -> Self {
         let broker = Broker::start().unwrap();
+        let brokers = broker.bootstrap_servers();
+        Self::on(Some(broker), brokers, label, partitions)
+    }
+
+    fn on(mock: Option<Broker>, brokers: String, label: &str, partitions: i32) -> Self {
         let target = Self {
-            brokers: broker.bootstrap_servers(),
+            mock,
+            brokers,
             topic: String::new(),
-            broker,
         };
         let topic = target.create_topic(label, partitions);
         Self { topic, ..target }
     }
 
-    /// Answers every request `rtt` late, so that messages stay in flight.
+    /// The mock cluster of a [`Target::mock`], to take it down or slow it.
+    pub fn mock_cluster(&self) -> &Broker {
+        self.mock
+            .as_ref()
+            .expect("a fault injected into a target not made by Target::mock")
+    }
+
+    /// Answers every request `rtt` late, so that messages stay in flight: a broker that is
+    /// slow to answer, which only the mock cluster can be made to be.
     pub fn slow(self, rtt: Duration) -> Self {
-        self.broker
+        self.mock_cluster()
             .cluster()
             .broker_round_trip_time(-1, rtt)
             .unwrap();
         self
     }
 
-    /// Another topic on the same cluster, named after `label`.
+    /// Another topic on the same broker, named after `label`.
     pub fn create_topic(&self, label: &str, partitions: i32) -> String {
         let topic = topic_name(label);
-        self.broker.create_topic(&topic, partitions).unwrap();
+        match &self.mock {
+            Some(broker) => broker.create_topic(&topic, partitions).unwrap(),
+            None => super::create_topic(&self.brokers, &topic, partitions),
+        }
         topic
     }
 

@@ -501,8 +501,8 @@ impl Core {
             return false;
         };
         if p.next.is_some_and(|next| offset < next) {
-            // Read already since the assignment: Tansu 0.6.0 answers a Fetch from inside a
-            // record batch twice over.
+            // Read already since the assignment: a step back of the resume check reads
+            // again what came after it.
             return false;
         }
         let verdict = match &mut p.resume {

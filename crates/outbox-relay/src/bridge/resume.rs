@@ -1,14 +1,14 @@
 //! Checking where a partition's reading resumes, for brokers whose Fetch does not answer
 //! from inside a record batch.
 //!
-//! Kafka answers a Fetch from offset `O` with the record batch that holds `O` (the client
-//! drops the records before `O`). Tansu 0.6.0 answers with the batches whose *base* offset
-//! is at least `O` (`tansu-storage` 0.6.0, `dynostore.rs`, `fetch`:
-//! `offsets.split_off(&offset)`), so a read that resumes from a committed offset inside a
-//! batch skips the rest of that batch without a word (librdkafka takes a batch that starts
-//! past its position as a gap), or reads nothing at all when that batch is the partition's
-//! last. A bridge that took over a partition would commit past messages it never bridged,
-//! or sit idle behind the end of the partition.
+//! Apache Kafka answers a Fetch from offset `O` with the record batch that holds `O` (the
+//! client drops the records before `O`). A Kafka-protocol broker may instead answer with the
+//! batches whose *base* offset is at least `O`, so a read that resumes from a committed offset
+//! inside a batch skips the rest of that batch without a word (librdkafka takes a batch that
+//! starts past its position as a gap), or reads nothing at all when that batch is the
+//! partition's last. A bridge that took over a partition would commit past messages it never
+//! bridged, or sit idle behind the end of the partition. The check costs nothing on Kafka
+//! but the one step back described below, and makes such a broker safe.
 //!
 //! So each assigned partition remembers the committed offset it resumes from, and its
 //! first message must be at that offset. When it comes later, or nothing comes while the
@@ -171,9 +171,9 @@ pub(super) enum Tick {
 mod tests {
     use super::*;
 
-    /// Tansu 0.6.0's Fetch: the first offset of the first batch whose base is at least
-    /// `offset`, if any.
-    fn tansu(batches: &[i64], offset: i64) -> Option<i64> {
+    /// A Fetch that answers from batch boundaries: the first offset of the first batch whose
+    /// base is at least `offset`, if any.
+    fn from_batches(batches: &[i64], offset: i64) -> Option<i64> {
         batches.iter().copied().find(|b| *b >= offset)
     }
 
@@ -219,7 +219,7 @@ mod tests {
 
     #[test]
     fn a_fetch_that_starts_at_the_resume_offset_ends_the_check() {
-        assert_eq!(run(100, 150, |o| tansu(&[0, 100], o)), (100, 0));
+        assert_eq!(run(100, 150, |o| from_batches(&[0, 100], o)), (100, 0));
         assert_eq!(
             run(57, 150, |o| kafka(&(0..150).collect::<Vec<_>>(), o)),
             (57, 0)
@@ -235,16 +235,16 @@ mod tests {
 
     #[test]
     fn a_batch_skipped_past_is_read_again_from_before_the_resume_offset() {
-        // Batches at 0, 1130 and 1667; resumed at 1143: Tansu answers 1667.
-        let (start, seeks) = run(1143, 3334, |o| tansu(&[0, 1130, 1667], o));
+        // Batches at 0, 1130 and 1667; resumed at 1143: the broker answers 1667.
+        let (start, seeks) = run(1143, 3334, |o| from_batches(&[0, 1130, 1667], o));
         assert_eq!(start, 1130);
         assert!(seeks <= 3, "{seeks}");
     }
 
     #[test]
     fn a_last_batch_that_answers_nothing_is_read_again() {
-        // The partition's last batch starts at 3000; resumed at 3083: Tansu answers nothing.
-        let (start, _) = run(3083, 3334, |o| tansu(&[0, 1667, 3000], o));
+        // The partition's last batch starts at 3000; resumed at 3083: the broker answers nothing.
+        let (start, _) = run(3083, 3334, |o| from_batches(&[0, 1667, 3000], o));
         assert_eq!(start, 3000);
     }
 

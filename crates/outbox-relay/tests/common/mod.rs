@@ -232,3 +232,60 @@ pub async fn refused(options: RelayOptions) -> (String, SharedBuf) {
     .expect_err("the relay must refuse the table");
     (error.to_string(), buf)
 }
+
+/// The broker a test publishes to: the shared Apache Kafka node (`OUTBOX_CE_BROKERS`) when
+/// there is one, else librdkafka's mock cluster of the test's own.
+pub struct Broker {
+    /// The mock cluster of the test's own; `None` on Kafka.
+    mock: Option<testkit::Broker>,
+    brokers: String,
+}
+
+impl Broker {
+    pub fn start() -> Self {
+        match std::env::var("OUTBOX_CE_BROKERS") {
+            Ok(brokers) if !brokers.is_empty() => Self {
+                mock: None,
+                brokers,
+            },
+            _ => {
+                let mock = testkit::Broker::start().unwrap();
+                Self {
+                    brokers: mock.bootstrap_servers(),
+                    mock: Some(mock),
+                }
+            }
+        }
+    }
+
+    pub fn bootstrap_servers(&self) -> String {
+        self.brokers.clone()
+    }
+
+    /// Creates a topic named after `label` with a name of its own (the shared broker outlives
+    /// the test), and returns the name.
+    pub async fn create_topic(&self, label: &str, partitions: i32) -> String {
+        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+        use rdkafka::client::DefaultClientContext;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let topic = format!("{label}-{}-{nanos}", std::process::id());
+        if let Some(mock) = &self.mock {
+            mock.create_topic(&topic, partitions).unwrap();
+            return topic;
+        }
+        let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .create()
+            .unwrap();
+        let options =
+            AdminOptions::new().operation_timeout(Some(std::time::Duration::from_secs(30)));
+        let new = NewTopic::new(&topic, partitions, TopicReplication::Fixed(1));
+        for result in admin.create_topics([&new], &options).await.unwrap() {
+            result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e:?}"));
+        }
+        topic
+    }
+}
