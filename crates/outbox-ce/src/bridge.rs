@@ -71,7 +71,6 @@ const OPTIONS: &[&str] = &[
     "mode",
     "profile",
     "dead-letter-topic",
-    "transactional-id",
     "idle-exit",
     "metrics-listen",
     "lag-degraded-messages",
@@ -128,7 +127,6 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
                         }
                     }
                     "dead-letter-topic" => options.dead_letter_topic = Some(non_empty()?),
-                    "transactional-id" => options.transactional_id = Some(non_empty()?),
                     "lag-degraded-messages" => {
                         options.lag_degraded_messages = value.parse::<u64>().map_err(|_| {
                             flag(format!("`{value}` is not a whole number of messages"))
@@ -182,16 +180,6 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
     if options.to_topic == options.from_topic {
         return Err("--to-topic must differ from --from-topic".to_owned());
     }
-    match (options.exactly_once, options.transactional_id.is_some()) {
-        (true, false) => {
-            return Err(
-                "--exactly-once needs --transactional-id ID, stable per instance (such as a pod name)"
-                    .to_owned(),
-            );
-        }
-        (false, true) => return Err("--transactional-id needs --exactly-once".to_owned()),
-        _ => {}
-    }
     if options.dead_letter_topic.as_deref() == Some(options.to_topic.as_str())
         || options.dead_letter_topic.as_deref() == Some(options.from_topic.as_str())
     {
@@ -229,10 +217,6 @@ Options:
                             offset, and commits nothing past it
   --exactly-once            Kafka transactions: output, dead letters and consumed offsets
                             commit together; read B with isolation.level=read_committed
-  --transactional-id ID     required with --exactly-once: the instance's name, kept across
-                            restarts (such as a pod name) and different for every instance
-                            running at once; a restart under a dead instance's ID aborts the
-                            transaction it left open at once
   --idle-exit DURATION      exit 0 after DURATION (such as 5s, 500ms, 2m) without a message,
                             counted while the group has given this instance its partitions
                             (at most 87600h)
@@ -300,8 +284,6 @@ mod tests {
             "--dead-letter-topic",
             "d",
             "--exactly-once",
-            "--transactional-id",
-            "bridge-0",
             "--idle-exit",
             "5s",
             "--metrics-listen",
@@ -313,7 +295,6 @@ mod tests {
         assert_eq!(options.profile, Profile::python_outbox_core());
         assert_eq!(options.dead_letter_topic.as_deref(), Some("d"));
         assert!(options.exactly_once);
-        assert_eq!(options.transactional_id.as_deref(), Some("bridge-0"));
         assert_eq!(options.idle_exit, Some(std::time::Duration::from_secs(5)));
     }
 
@@ -356,17 +337,6 @@ mod tests {
                 "{flag} {value}: {e}"
             );
         }
-        assert!(
-            with(&["--exactly-once"])
-                .unwrap_err()
-                .contains("needs --transactional-id")
-        );
-        assert!(
-            with(&["--transactional-id", "t"])
-                .unwrap_err()
-                .contains("needs --exactly-once")
-        );
-        assert!(with(&["--exactly-once", "--transactional-id", ""]).is_err());
         assert!(with(&["--nope"]).is_err());
         assert!(with(&[]).is_ok());
     }

@@ -57,21 +57,13 @@
 //!    metadata, so a member fenced by a rebalance cannot commit); the consumer reads with
 //!    `isolation.level=read_committed`, and so must the consumers of the output. A
 //!    rebalance commits the open transaction before the partitions move; a transaction that
-//!    cannot commit is aborted and its input read again from the committed offsets; a call
-//!    that times out while the broker is away is made again (for up to 2 minutes) before
-//!    that. The offsets are committed only in the transaction (KIP-447): the consumer reads
-//!    where a partition resumes with the broker's stable offsets, so an instance taking
-//!    over a partition waits for the open transaction that holds its offsets to end.
-//!
-//!    The transactional id (`transactional_id`, `--transactional-id`, required with
-//!    exactly once) names the instance, not the run: keep it across restarts (a pod name
-//!    of a StatefulSet, a host name) and give every instance alive at once its own. An
-//!    instance started under the id of one that died fences it (its producer epoch is
-//!    bumped, so the dead one could commit nothing more) and the broker aborts the
-//!    transaction it left open at once, so read-committed consumers are not held back;
-//!    without a restart under that id, the broker aborts it after `transaction.timeout.ms`
-//!    (60 s). Two live instances under one id fence each other: the older one stops with
-//!    [`BridgeError::Kafka`] (exit 1) when it next commits.
+//!    cannot commit is aborted and its input read again from the committed offsets. After
+//!    each transaction commits, the same offsets are also committed plainly before the next
+//!    begins: redundant on a broker that stores transactional offset commits, harmless
+//!    since nothing else moves them in between. The transactional id is new for each run;
+//!    the transaction a killed bridge left open is aborted by the broker after
+//!    `transaction.timeout.ms` (60 s), until when read-committed consumers of its
+//!    partitions wait.
 //! 5. **Bad messages.** A message that cannot be read, or that the output topic refuses, goes
 //!    to the dead-letter topic with its key, headers and value plus `outbox-error`,
 //!    `outbox-source-topic`, `outbox-source-partition` and `outbox-source-offset`. Without
@@ -126,9 +118,6 @@ pub struct BridgeOptions {
     pub dead_letter_topic: Option<String>,
     /// Kafka transactions (see the module docs).
     pub exactly_once: bool,
-    /// The transactional id with `exactly_once` (required then): stable per instance, such
-    /// as a pod name, and different for every instance alive at once (see the module docs).
-    pub transactional_id: Option<String>,
     /// Stop after this long without a message.
     pub idle_exit: Option<Duration>,
     /// Serve `/metrics` and `/health` here.
@@ -156,7 +145,6 @@ impl Default for BridgeOptions {
             profile: Profile::Canonical,
             dead_letter_topic: None,
             exactly_once: false,
-            transactional_id: None,
             idle_exit: None,
             metrics_listen: None,
             lag_degraded_messages: metrics::LAG_DEGRADED_MESSAGES,

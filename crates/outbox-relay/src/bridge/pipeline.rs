@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use outbox_cloudevents::{Header, Message, MessageRef};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message as _};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::statistics::Statistics;
@@ -38,8 +38,6 @@ const WINDOW: usize = 20_000;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The timeout of the transactional calls.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a transactional call that timed out is made again (the broker away).
-const TRANSACTION_RETRY_FOR: Duration = Duration::from_secs(120);
 
 /// Which topic a produced message went to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -847,16 +845,11 @@ impl Core {
                 if positions.is_empty() {
                     Ok(())
                 } else {
-                    retrying(|| {
-                        self.producer.send_offsets_to_transaction(
-                            &list,
-                            &group,
-                            TRANSACTION_TIMEOUT,
-                        )
-                    })
+                    self.producer
+                        .send_offsets_to_transaction(&list, &group, TRANSACTION_TIMEOUT)
                 }
             })
-            .and_then(|()| retrying(|| self.producer.commit_transaction(TRANSACTION_TIMEOUT)));
+            .and_then(|()| self.producer.commit_transaction(TRANSACTION_TIMEOUT));
         match result {
             Ok(()) => {
                 self.metrics.transaction(true);
@@ -879,6 +872,17 @@ impl Core {
                             "messages": state.transaction_messages,
                             "offsets": positions.iter().map(|(p, o)| serde_json::json!([p, o])).collect::<Vec<_>>(),
                         }),
+                    );
+                }
+                // The same offsets as a plain commit, once the transaction is committed and
+                // before the next begins: redundant where the broker stores transactional
+                // offset commits, and what keeps the group's offsets where it does not.
+                if !positions.is_empty() && consumer.commit(&list, CommitMode::Sync).is_err() {
+                    self.log(
+                        "warning",
+                        "outbox.bridge_commit_failed",
+                        "the plain commit after the transaction failed",
+                        serde_json::json!({}),
                     );
                 }
             }
@@ -954,21 +958,6 @@ impl Core {
     }
 }
 
-/// Calls a transactional step again while it fails with an error librdkafka calls retriable
-/// (a timeout while the broker is away), for up to [`TRANSACTION_RETRY_FOR`]: the
-/// transaction is still open, and the same call may complete it.
-fn retrying(mut call: impl FnMut() -> KafkaResult<()>) -> KafkaResult<()> {
-    let deadline = Instant::now() + TRANSACTION_RETRY_FOR;
-    loop {
-        match call() {
-            Err(KafkaError::Transaction(e)) if e.is_retriable() && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            result => return result,
-        }
-    }
-}
-
 fn refusal(route: Route, e: &KafkaError) -> String {
     match route {
         Route::Output => format!("the output topic refused the converted message: {e}"),
@@ -1000,12 +989,16 @@ pub(crate) fn run(
         .set("partitioner", "murmur2")
         .set("client.id", "outbox-ce-bridge");
     if options.exactly_once {
-        let id = options.transactional_id.as_deref().ok_or_else(|| {
-            BridgeError::Kafka(
-                "exactly once needs a transactional id, stable per instance (--transactional-id)"
-                    .to_owned(),
-            )
-        })?;
+        let id = format!(
+            "outbox-ce-bridge-{}-{}-{}-{}",
+            options.group,
+            options.from_topic,
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
         producer_config
             .set("transactional.id", id)
             .set("transaction.timeout.ms", "60000")
